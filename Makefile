@@ -1,0 +1,60 @@
+# Set-up happens on demand: `make test` and `make train` build the venv and the data once,
+# then reuse them (a second call starts within seconds).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Pinned here, not in pyproject.toml, so other machines can pick their own build:
+#   make setup TORCH="torch torchvision"
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+DATA_DIR ?= data
+INSTALLED := $(VENV)/.installed
+FASHION_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
+ARGS ?=
+
+.PHONY: setup data fashion-source train test lint format tensorboard clean
+
+setup: $(INSTALLED) data
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# Fashion-MNIST's offline source is Debian's package; elsewhere torchvision downloads it.
+fashion-source:
+	@if [ -f $(FASHION_SYSTEM) ] || [ -f $(FASHION_LOCAL) ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's dataset-fashion-mnist (Fashion-MNIST, offline)..."; \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
+	  || echo "Note: apt-get could not install dataset-fashion-mnist; torchvision's download is the fallback."; \
+	else \
+	  echo "Note: Debian's dataset-fashion-mnist needs apt-get and root, which this machine lacks;"; \
+	  echo "      Fashion-MNIST will come from torchvision's download if the network is open."; \
+	fi
+
+data: $(INSTALLED) fashion-source
+	@$(PY) -m mnistlab.data.prepare --root $(DATA_DIR)
+
+train: setup
+	$(PY) src/train.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+tensorboard: $(INSTALLED)
+	$(VENV)/bin/tensorboard --logdir logs
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Train, compare and explain small image classifiers on MNIST, its HOG features and Fashion-MNIST."""

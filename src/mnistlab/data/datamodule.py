@@ -1,0 +1,214 @@
+"""The three datasets as Lightning datamodules, held in memory as tensors."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from mnistlab.data.catalog import IDX_FILES, IMAGE_SIZE, dataset_info
+from mnistlab.data.hog import HogParams, cached_hog
+from mnistlab.data.idx import read_idx
+from mnistlab.data.prepare import ensure_dataset, raw_dir
+from mnistlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class TensorBatches:
+    """Batches sliced from in-memory tensors, reshuffled each epoch by a seeded permutation.
+
+    The permutation depends on (seed, epoch) only, so a run resumed at an epoch boundary sees
+    the same batches as one that was never stopped.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n, size = len(self.y), self.batch_size
+        if not self.shuffle:
+            for start in range(0, n, size):
+                yield self.x[start : start + size], self.y[start : start + size]
+            return
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
+        order = torch.randperm(n, generator=generator).to(self.y.device)
+        for start in range(0, n, size):
+            index = order[start : start + size]
+            yield self.x[index], self.y[index]
+
+
+def _positive_int(name: str, value: Any, what: str, example: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{name}={value!r} is not a positive whole number: it is {what}. "
+            f"Set it to e.g. {name}={example}."
+        )
+    return value
+
+
+class MnistFamilyDataModule(pl.LightningDataModule):
+    """MNIST or Fashion-MNIST as pixels (N, 1, 28, 28) or as HOG feature vectors (N, F).
+
+    Training and validation come from the 60,000 training images (a seeded split), the test
+    set is the canonical 10,000 images. `val_on_test=True` validates on the test set instead,
+    as the lab notebooks did.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "mnist",
+        data_dir: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        val_on_test: bool = False,
+        split_seed: int = 0,
+        standardize: bool = False,
+        hog: dict | None = None,
+        source: str | None = "auto",
+        download: bool = True,
+    ) -> None:
+        super().__init__()
+        self.info = dataset_info(dataset)
+        self.data_dir = Path(data_dir)
+        self.batch_size = _positive_int(
+            "data.batch_size", batch_size, "how many examples a training step sees", 128
+        )
+        self.eval_batch_size = _positive_int(
+            "data.eval_batch_size", eval_batch_size, "the batch size of validation and test", 1000
+        )
+        self.val_on_test = bool(val_on_test)
+        if not self.val_on_test:
+            if isinstance(val_size, bool) or not isinstance(val_size, int) or not 1 <= val_size < self.info.n_train:
+                raise ConfigError(
+                    f"data.val_size={val_size!r} must be a whole number from 1 to "
+                    f"{self.info.n_train - 1}: it is how many of the {self.info.n_train:,} training "
+                    "images are held out for validation, and the rest must be left to train on. "
+                    "The default is 5000; data.val_on_test=true validates on the test set instead."
+                )
+        self.val_size = val_size
+        self.split_seed = int(split_seed)
+        self.standardize = bool(standardize)
+        self.hog = HogParams(**hog) if hog else None
+        if self.hog:
+            self.hog.check(IMAGE_SIZE)
+        self.source = source
+        self.download = bool(download)
+        self.normalization: dict[str, float] = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
+        self._tensors: dict[str, torch.Tensor] = {}
+
+    # What models need, from the data itself.
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.info.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.info.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        if not self._tensors:
+            raise RuntimeError("call setup() before asking for the input shape")
+        return tuple(self._tensors["train_x"].shape[1:])
+
+    @property
+    def description(self) -> dict[str, Any]:
+        """Plain values that describe the inputs, stored in checkpoints for eval and predict."""
+        return {
+            "dataset": self.info.name,
+            "class_names": self.class_names,
+            "input_shape": list(self.input_shape),
+            "hog": None if self.hog is None else self.hog.__dict__.copy(),
+            "normalization": dict(self.normalization),
+        }
+
+    def prepare_data(self) -> None:
+        ensure_dataset(self.info.name, self.data_dir, self.source, self.download, log=log.warning)
+
+    def _load_uint8(self) -> dict[str, torch.Tensor]:
+        folder = raw_dir(self.data_dir, self.info)
+        return {key: torch.from_numpy(read_idx(folder / name).copy()) for key, name in IDX_FILES.items()}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._tensors:
+            return
+        raw = self._load_uint8()
+        train_y, test_y = raw["train_labels"].long(), raw["test_labels"].long()
+        if self.hog is not None:
+            features = cached_hog(
+                self.data_dir / "hog",
+                self.info.name,
+                self.hog,
+                {"train": raw["train_images"], "test": raw["test_images"]},
+            )
+            train_x, test_x = features["train"], features["test"]
+        else:
+            # Scaled once to [0, 1] as the notebooks did (x / 255), with a channel axis.
+            train_x = raw["train_images"].unsqueeze(1).float().div_(255.0)
+            test_x = raw["test_images"].unsqueeze(1).float().div_(255.0)
+
+        if self.val_on_test:
+            fit_idx = torch.arange(len(train_y))
+            val_x, val_y = test_x, test_y
+        else:
+            order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(self.split_seed))
+            fit_idx, val_idx = order[self.val_size :], order[: self.val_size]
+            val_x, val_y = train_x[val_idx], train_y[val_idx]
+        fit_x, fit_y = train_x[fit_idx], train_y[fit_idx]
+
+        if self.standardize:
+            mean, std = fit_x.mean().item(), fit_x.std().item()
+            self.normalization.update(mean=mean, std=std)
+            fit_x, val_x, test_x = ((t - mean) / std for t in (fit_x, val_x, test_x))
+        if self.hog is not None:
+            self.normalization["scale"] = 1.0  # features, not pixels
+
+        self._tensors = {
+            "train_x": fit_x.contiguous(),
+            "train_y": fit_y,
+            "val_x": val_x.contiguous(),
+            "val_y": val_y,
+            "test_x": test_x.contiguous(),
+            "test_y": test_y,
+        }
+
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> TensorBatches:
+        t = self._tensors
+        return TensorBatches(
+            t["train_x"], t["train_y"], self.batch_size, True, self.split_seed, self._current_epoch
+        )
+
+    def val_dataloader(self) -> TensorBatches:
+        return TensorBatches(self._tensors["val_x"], self._tensors["val_y"], self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(self._tensors["test_x"], self._tensors["test_y"], self.eval_batch_size)
+
+    def split_sizes(self) -> dict[str, int]:
+        return {k[:-2]: len(v) for k, v in self._tensors.items() if k.endswith("_y")}
+

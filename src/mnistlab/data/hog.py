@@ -1,0 +1,159 @@
+"""HOG features with scikit-image's `hog` semantics, batched in torch, and their disk cache.
+
+scikit-image computes one image at a time in one process (about 80 s for the 70,000 images
+of MNIST here); the same arithmetic on a batch of tensors uses every core and takes seconds.
+The tests hold this implementation to `skimage.feature.hog` within 1e-5 on real images.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from mnistlab.data.idx import atomic_write, explain_write_error
+from mnistlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+# Bump when the computation changes, so old caches are not reused.
+CACHE_VERSION = 1
+_EPS = 1e-5  # scikit-image's epsilon in block normalisation
+
+
+@dataclass(frozen=True)
+class HogParams:
+    orientations: int = 8
+    pixels_per_cell: int = 4
+    cells_per_block: int = 1
+    block_norm: str = "L2-Hys"
+
+    def check(self, image_size: int) -> None:
+        """Refuse parameters that make no sense for `image_size` x `image_size` images."""
+        fix = "Use e.g. data.hog.pixels_per_cell=4 (or 7) and data.hog.orientations=8."
+        if not isinstance(self.orientations, int) or self.orientations < 1:
+            raise ConfigError(
+                f"data.hog.orientations={self.orientations!r} is not a whole number of at "
+                f"least 1: it is how many orientation bins each cell's histogram has. {fix}"
+            )
+        if not isinstance(self.pixels_per_cell, int) or not 1 <= self.pixels_per_cell <= image_size:
+            raise ConfigError(
+                f"data.hog.pixels_per_cell={self.pixels_per_cell!r} must be a whole number from "
+                f"1 to {image_size} (the side of a square cell, in pixels, on {image_size}x"
+                f"{image_size} images). {fix}"
+            )
+        n_cells = image_size // self.pixels_per_cell
+        if not isinstance(self.cells_per_block, int) or not 1 <= self.cells_per_block <= n_cells:
+            raise ConfigError(
+                f"data.hog.cells_per_block={self.cells_per_block!r} must be a whole number from "
+                f"1 to {n_cells} (the image holds {n_cells}x{n_cells} cells of "
+                f"{self.pixels_per_cell} pixels). The lab uses data.hog.cells_per_block=1."
+            )
+        if self.block_norm not in BLOCK_NORMS:
+            raise ConfigError(
+                f"data.hog.block_norm={self.block_norm!r} is not one of scikit-image's "
+                f"{', '.join(BLOCK_NORMS)}; its default, L2-Hys, is the lab's."
+            )
+
+    def feature_length(self, image_size: int) -> int:
+        """The length scikit-image gives: whole cells only, so floor(size / pixels_per_cell)."""
+        blocks = image_size // self.pixels_per_cell - self.cells_per_block + 1
+        return blocks * blocks * self.cells_per_block**2 * self.orientations
+
+    def slug(self) -> str:
+        return (
+            f"o{self.orientations}-p{self.pixels_per_cell}-b{self.cells_per_block}-"
+            f"{self.block_norm}-v{CACHE_VERSION}"
+        )
+
+
+def _normalize_blocks(blocks: torch.Tensor, method: str) -> torch.Tensor:
+    """scikit-image's block normalisation over the last three dimensions."""
+    dims = (-3, -2, -1)
+    if method == "L1":
+        return blocks / (blocks.abs().sum(dims, keepdim=True) + _EPS)
+    if method == "L1-sqrt":
+        return torch.sqrt(blocks / (blocks.abs().sum(dims, keepdim=True) + _EPS))
+    out = blocks / torch.sqrt((blocks**2).sum(dims, keepdim=True) + _EPS**2)
+    if method == "L2-Hys":
+        out = out.clamp(max=0.2)
+        out = out / torch.sqrt((out**2).sum(dims, keepdim=True) + _EPS**2)
+    return out
+
+
+def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
+    """HOG of a (N, H, W) float64 batch in [0, 1], as scikit-image computes one image."""
+    n, height, width = images.shape
+    cell = p.pixels_per_cell
+    rows, cols = height // cell, width // cell
+
+    # Central differences, zero on the border, as scikit-image's _hog_channel_gradient.
+    g_row = torch.zeros_like(images)
+    g_col = torch.zeros_like(images)
+    g_row[:, 1:-1, :] = images[:, 2:, :] - images[:, :-2, :]
+    g_col[:, :, 1:-1] = images[:, :, 2:] - images[:, :, :-2]
+    # Only whole cells count: pixels past the last one are ignored.
+    g_row = g_row[:, : rows * cell, : cols * cell]
+    g_col = g_col[:, : rows * cell, : cols * cell]
+
+    magnitude = torch.hypot(g_row, g_col)
+    orientation = torch.remainder(torch.rad2deg(torch.atan2(g_row, g_col)), 180.0)
+    # Bin i holds [w*i, w*(i+1)) with w = 180/orientations, the same floats scikit-image compares
+    # against; an orientation that rounds to 180.0 falls in no bin there, so it goes to a spare.
+    width_deg = 180.0 / p.orientations
+    upper = torch.tensor([width_deg * (i + 1) for i in range(p.orientations)], dtype=images.dtype)
+    bins = torch.bucketize(orientation, upper, right=True)
+
+    cell_row = torch.arange(rows * cell) // cell
+    cell_col = torch.arange(cols * cell) // cell
+    cell_index = (cell_row[:, None] * cols + cell_col[None, :]) * (p.orientations + 1)
+    index = (cell_index + bins).reshape(n, -1)
+    slots = rows * cols * (p.orientations + 1)
+    hist = torch.zeros(n, slots, dtype=images.dtype)
+    hist.scatter_add_(1, index, magnitude.reshape(n, -1))
+    hist = hist.view(n, rows, cols, p.orientations + 1)[..., : p.orientations] / (cell * cell)
+
+    b = p.cells_per_block
+    blocks = hist.unfold(1, b, 1).unfold(2, b, 1)  # (N, block rows, block cols, orient, b, b)
+    blocks = blocks.permute(0, 1, 2, 4, 5, 3)  # (N, block rows, block cols, b, b, orient)
+    return _normalize_blocks(blocks, p.block_norm).reshape(n, -1)
+
+
+def hog_features(images: torch.Tensor, params: HogParams, chunk: int = 4096) -> torch.Tensor:
+    """HOG feature vectors (N, F) float32 of (N, H, W) images: uint8 (scaled by 1/255) or float."""
+    params.check(min(images.shape[-2:]))
+    out = []
+    for start in range(0, images.shape[0], chunk):
+        batch = images[start : start + chunk]
+        batch = batch.to(torch.float64) / 255.0 if batch.dtype == torch.uint8 else batch.double()
+        out.append(_hog_batch(batch, params).to(torch.float32))
+    return torch.cat(out)
+
+
+def cached_hog(
+    cache_dir: Path, dataset: str, params: HogParams, splits: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """HOG features of each split, computed once per (dataset, parameters) and kept on disk."""
+    path = Path(cache_dir) / f"{dataset}-{params.slug()}.pt"
+    if path.is_file():
+        try:
+            cached = torch.load(path, weights_only=True)
+            if cached.get("params") == asdict(params) and all(
+                cached[k].shape[0] == v.shape[0] for k, v in splits.items()
+            ):
+                return {k: cached[k] for k in splits}
+            log.warning("HOG cache %s does not match; computing it again.", path)
+        except Exception as e:  # a truncated or foreign file: rebuild it
+            log.warning("HOG cache %s is unreadable (%s); computing it again.", path, e)
+    features = {k: hog_features(v, params) for k, v in splits.items()}
+    buffer = io.BytesIO()
+    torch.save({"params": asdict(params), **features}, buffer)
+    try:
+        atomic_write(path, [buffer.getvalue()])
+    except OSError as e:
+        raise explain_write_error(path, e) from e
+    return features
