@@ -1,0 +1,144 @@
+"""A run's answers to the lab's questions: metrics.json, report.md, figures and terminal tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Group
+from rich.table import Table
+
+from mnistlab.analysis.metrics import confused_pairs
+from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
+
+
+def run_summary(
+    results: dict[str, Any],
+    history: list[dict[str, float]],
+    class_names: list[str],
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything a run found, as plain values (the content of metrics.json)."""
+    confusion = torch.tensor(results["confusion_matrix"])
+    pairs = confused_pairs(confusion, class_names, top=5)
+    f1 = results["f1_per_class"]
+    weakest = min(f1, key=f1.get)
+    val_rows = [row for row in history if "val/loss" in row]
+    best = min(val_rows, key=lambda row: row["val/loss"]) if val_rows else None
+    return {
+        "run": run,
+        "test": {
+            "acc": results["acc"],
+            "f1_macro": results["f1_macro"],
+            "loss": results["loss"],
+            "size": int(confusion.sum()),
+            "f1_per_class": f1,
+        },
+        "weakest_class": {"name": weakest, "f1": f1[weakest]},
+        "most_confused": [
+            {"true": p.true, "predicted": p.predicted, "count": p.count, "text": p.sentence()}
+            for p in pairs
+        ],
+        "confusion_matrix": {
+            "classes": class_names,
+            "rows": "true class",
+            "columns": "predicted class",
+            "matrix": results["confusion_matrix"],
+        },
+        "best_val_loss": best["val/loss"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "history": history,
+    }
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> str:
+    test, run = summary["test"], summary["run"]
+    names = summary["confusion_matrix"]["classes"]
+    matrix = summary["confusion_matrix"]["matrix"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `{run.get('command', '')}`",
+        "",
+        "## Model and its weights (Question 2)",
+        "",
+        breakdown_md,
+        "## Test set",
+        "",
+        "| accuracy | macro F1 | loss | images | weights tested | epochs | wall time |",
+        "|---:|---:|---:|---:|---|---:|---:|",
+        f"| {_percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
+        f"{test['size']:,} | {run.get('test_weights', '')} | {run.get('epochs', '')} | "
+        f"{run.get('wall_time_s', 0):.1f} s |",
+        "",
+        "## F1 per class",
+        "",
+        "| class | F1 | test images |",
+        "|---|---:|---:|",
+    ]
+    for i, name in enumerate(names):
+        lines.append(f"| {name} | {test['f1_per_class'][name]:.4f} | {sum(matrix[i]):,} |")
+    lines += ["", "## Most-confused pairs", ""]
+    lines += [f"- {pair['text']}" for pair in summary["most_confused"]] or ["- none"]
+    lines += [
+        "",
+        "## Confusion matrix (rows: true class, columns: predicted)",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "| true \\ predicted | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for name, row in zip(names, matrix, strict=True):
+        lines.append(f"| **{name}** | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", "## Loss and accuracy per epoch", "", "![curves](curves.png)", ""]
+    if summary["history"]:
+        lines += ["| epoch | train loss | train acc | val loss | val acc |", "|---:|---:|---:|---:|---:|"]
+        for row in summary["history"]:
+            cells = [row.get(k) for k in ("train/loss", "train/acc", "val/loss", "val/acc")]
+            text = [f"{v:.4f}" if v is not None else "-" for v in cells]
+            lines.append(f"| {row['epoch']} | " + " | ".join(text) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_run_files(out_dir: Path, summary: dict[str, Any], title: str, breakdown_md: str) -> None:
+    """metrics.json, report.md, curves.png and confusion_matrix.png in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "report.md").write_text(report_markdown(summary, title, breakdown_md))
+    names = summary["confusion_matrix"]["classes"]
+    save_figure(confusion_figure(summary["confusion_matrix"]["matrix"], names, title), out_dir / "confusion_matrix.png")
+    if summary["history"]:
+        save_figure(curves_figure(summary["history"], title), out_dir / "curves.png")
+
+
+def results_renderable(summary: dict[str, Any], title: str) -> Group:
+    """The terminal's closing tables: scores, F1 per class, and the most-confused pairs."""
+    test = summary["test"]
+    scores = Table(title=f"Test set: {title}", title_justify="left")
+    scores.add_column("accuracy", justify="right")
+    scores.add_column("macro F1", justify="right")
+    scores.add_column("loss", justify="right")
+    scores.add_column("images", justify="right")
+    scores.add_row(_percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}")
+
+    per_class = Table(title="F1 per class", title_justify="left")
+    per_class.add_column("class")
+    per_class.add_column("F1", justify="right")
+    weakest = summary["weakest_class"]["name"]
+    for name, value in test["f1_per_class"].items():
+        style = "bold red" if name == weakest else None
+        per_class.add_row(name, f"{value:.4f}", style=style)
+
+    confused = Table(title="Most-confused pairs", title_justify="left")
+    confused.add_column("true class taken for predicted class")
+    for pair in summary["most_confused"]:
+        confused.add_row(pair["text"])
+    return Group(scores, per_class, confused)
+

@@ -1,0 +1,226 @@
+"""Train and evaluate: from Hydra's config to a trained model and a run folder that answers the lab."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from torch import nn
+
+from mnistlab.analysis.params import (
+    breakdown_markdown,
+    breakdown_table,
+    parameter_breakdown,
+    total_parameters,
+)
+from mnistlab.analysis.plots import confusion_figure, figure_pixels
+from mnistlab.analysis.report import results_renderable, run_summary, write_run_files
+from mnistlab.data.datamodule import MnistFamilyDataModule
+from mnistlab.errors import ConfigError, UserError
+from mnistlab.models.classifier import Classifier
+from mnistlab.models.layers import initialize
+
+log = logging.getLogger(__name__)
+console = Console()
+
+
+def make(cfg: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, letting a UserError raised inside come out as itself."""
+    try:
+        return instantiate(cfg, _convert_="all", **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        if isinstance(cause, TypeError):
+            raise ConfigError(f"{cfg.get('_target_', 'A component')} does not accept its configuration: {cause}.") from e
+        raise
+
+
+def build_datamodule(data_cfg: DictConfig) -> MnistFamilyDataModule:
+    datamodule = make(data_cfg)
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
+def build_net(model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    net = make(model_cfg.net, input_shape=list(input_shape), num_classes=num_classes)
+    initialize(net, model_cfg.get("init", "keras"))
+    return net
+
+
+def describe_run(cfg: DictConfig | dict, net: nn.Module) -> str:
+    """A title such as 'MLP on MNIST HOG features (8 orientations, 4 px/cell)'."""
+    data = cfg["data"]
+    title = f"{type(net).__name__} on {'Fashion-MNIST' if data['dataset'] == 'fashion' else 'MNIST'}"
+    hog = data.get("hog")
+    if hog:
+        title += f" HOG features ({hog['orientations']} orientations, {hog['pixels_per_cell']} px/cell)"
+    return title
+
+
+def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path | None) -> str:
+    """Print the lab's Question 2 table and write it to params.md; return its Markdown."""
+    rows = parameter_breakdown(net, input_shape)
+    total = total_parameters(net)
+    console.print(breakdown_table(rows, total, input_shape))
+    markdown = breakdown_markdown(rows, total, input_shape)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "params.md").write_text(markdown)
+    return markdown
+
+
+def _command() -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = HydraConfig.get().overrides.task
+    except ValueError:
+        overrides = []
+    return " ".join(["python src/train.py", *overrides])
+
+
+def _tensorboard(trainer: pl.Trainer):
+    for logger in trainer.loggers:
+        if isinstance(logger, pl.loggers.TensorBoardLogger):
+            return logger
+    return None
+
+
+def finish_run(
+    trainer: pl.Trainer,
+    module: Classifier,
+    history: list[dict[str, float]],
+    run: dict[str, Any],
+    title: str,
+    breakdown_md: str,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Write the run's files, add the confusion matrix to TensorBoard, print the closing tables."""
+    summary = run_summary(module.test_results, history, module.class_names, run)
+    tensorboard = _tensorboard(trainer)
+    if tensorboard is not None:
+        figure = confusion_figure(module.test_results["confusion_matrix"], module.class_names, title)
+        tensorboard.experiment.add_image(
+            "test/confusion_matrix", figure_pixels(figure), trainer.global_step, dataformats="HWC"
+        )
+        tensorboard.experiment.flush()
+    write_run_files(out_dir, summary, title, breakdown_md)
+    console.print(results_renderable(summary, title))
+    console.print(f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)")
+    return summary
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test once, and write the run folder; return the run's summary."""
+    started = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    if cfg.test_weights not in ("last", "best"):
+        raise ConfigError(f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the notebooks) or 'best' (lowest validation loss).")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = build_datamodule(cfg.data)
+    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    title = describe_run(cfg, net)
+    console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+    breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
+    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    module = Classifier(
+        net,
+        optimizer=make(cfg.optimizer),
+        scheduler=make(cfg.scheduler) if cfg.get("scheduler") else None,
+        class_names=datamodule.class_names,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        data=datamodule.description,
+    )
+    callbacks = [make(c) for c in cfg.get("callbacks", {}).values() if c]
+    loggers = [make(c) for c in cfg.get("logger", {}).values() if c]
+    trainer: pl.Trainer = make(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_time = time.perf_counter() - started
+    history = [dict(row) for row in module.history]
+    trainer.test(module, datamodule=datamodule, ckpt_path="best" if cfg.test_weights == "best" else None, verbose=False)
+
+    run = {
+        "task": "train",
+        "command": _command(),
+        "title": title,
+        "dataset": cfg.data.dataset,
+        "features": "hog" if cfg.data.get("hog") else "pixels",
+        "model": type(net).__name__.lower(),
+        "parameters": total_parameters(net),
+        "epochs": trainer.current_epoch,
+        "seed": cfg.seed,
+        "test_weights": cfg.test_weights,
+        "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
+        "fit_time_s": round(fit_time, 2),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+    }
+    return finish_run(trainer, module, history, run, title, breakdown_md, out_dir)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by this project's training, or a clear error saying what is wrong."""
+    path = Path(path)
+    hint = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={path} does not exist. {hint}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ConfigError(f"ckpt_path={path} is not a checkpoint that can be read ({type(e).__name__}). {hint}") from None
+    stored = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    if not stored.get("config") or "state_dict" not in checkpoint:
+        raise ConfigError(f"ckpt_path={path} was not written by this project's training (it lacks the run's configuration). {hint}")
+    return checkpoint
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score a saved model on the test set, rebuilt from what its checkpoint stores."""
+    started = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    stored = checkpoint["hyper_parameters"]
+    config = OmegaConf.create(stored["config"])
+    config.data.data_dir = cfg.paths.data_dir  # the data lives on this machine, not the trainer's
+
+    datamodule = build_datamodule(config.data)
+    net = build_net(config.model, datamodule.input_shape, datamodule.num_classes)
+    module = Classifier(net, optimizer=None, class_names=datamodule.class_names, config=stored["config"], data=stored["data"])
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as e:
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not fit the model its configuration describes: {str(e).splitlines()[0]}") from None
+    title = describe_run(config, net)
+    breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
+
+    loggers = [make(c) for c in cfg.get("logger", {}).values() if c]
+    trainer: pl.Trainer = make(cfg.trainer, logger=loggers, callbacks=[pl.callbacks.RichProgressBar()])
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    run = {
+        "task": "eval",
+        "command": f"python src/eval.py ckpt_path={cfg.ckpt_path}",
+        "checkpoint": str(cfg.ckpt_path),
+        "title": title,
+        "dataset": config.data.dataset,
+        "features": "hog" if config.data.get("hog") else "pixels",
+        "model": type(net).__name__.lower(),
+        "parameters": total_parameters(net),
+        "epochs": checkpoint.get("epoch", 0) + 1,
+        "seed": config.seed,
+        "test_weights": Path(cfg.ckpt_path).name,
+        "wall_time_s": round(time.perf_counter() - started, 2),
+    }
+    return finish_run(trainer, module, checkpoint.get("history", []), run, title, breakdown_md, out_dir)
