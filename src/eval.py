@@ -1,6 +1,6 @@
 """Score a saved model on the test set and write the same files as training:
 
-    python src/eval.py ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
+python src/eval.py ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
 """
 
 import hydra

@@ -1,7 +1,7 @@
 """Train a classifier and answer the lab's questions for it:
 
-    python src/train.py model=cnn data=fashion
-    python src/train.py -m experiment=<name>       (a sweep)
+python src/train.py model=cnn data=fashion
+python src/train.py -m experiment=<name>       (a sweep)
 """
 
 import hydra

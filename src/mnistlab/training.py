@@ -30,6 +30,8 @@ from mnistlab.models.layers import initialize
 
 log = logging.getLogger(__name__)
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
+    console = Console(width=120)
 
 
 def make(cfg: Any, **kwargs: Any) -> Any:
@@ -41,7 +43,9 @@ def make(cfg: Any, **kwargs: Any) -> Any:
         if isinstance(cause, UserError):
             raise cause from None
         if isinstance(cause, TypeError):
-            raise ConfigError(f"{cfg.get('_target_', 'A component')} does not accept its configuration: {cause}.") from e
+            raise ConfigError(
+                f"{cfg.get('_target_', 'A component')} does not accept its configuration: {cause}."
+            ) from e
         raise
 
 
@@ -61,10 +65,14 @@ def build_net(model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: 
 def describe_run(cfg: DictConfig | dict, net: nn.Module) -> str:
     """A title such as 'MLP on MNIST HOG features (8 orientations, 4 px/cell)'."""
     data = cfg["data"]
-    title = f"{type(net).__name__} on {'Fashion-MNIST' if data['dataset'] == 'fashion' else 'MNIST'}"
+    title = (
+        f"{type(net).__name__} on {'Fashion-MNIST' if data['dataset'] == 'fashion' else 'MNIST'}"
+    )
     hog = data.get("hog")
     if hog:
-        title += f" HOG features ({hog['orientations']} orientations, {hog['pixels_per_cell']} px/cell)"
+        title += (
+            f" HOG features ({hog['orientations']} orientations, {hog['pixels_per_cell']} px/cell)"
+        )
     return title
 
 
@@ -110,14 +118,18 @@ def finish_run(
     summary = run_summary(module.test_results, history, module.class_names, run)
     tensorboard = _tensorboard(trainer)
     if tensorboard is not None:
-        figure = confusion_figure(module.test_results["confusion_matrix"], module.class_names, title)
+        figure = confusion_figure(
+            module.test_results["confusion_matrix"], module.class_names, title
+        )
         tensorboard.experiment.add_image(
             "test/confusion_matrix", figure_pixels(figure), trainer.global_step, dataformats="HWC"
         )
         tensorboard.experiment.flush()
     write_run_files(out_dir, summary, title, breakdown_md)
     console.print(results_renderable(summary, title))
-    console.print(f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)")
+    console.print(
+        f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)"
+    )
     return summary
 
 
@@ -126,7 +138,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
     if cfg.test_weights not in ("last", "best"):
-        raise ConfigError(f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the notebooks) or 'best' (lowest validation loss).")
+        raise ConfigError(
+            f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the notebooks) or 'best' (lowest validation loss)."
+        )
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg.data)
@@ -151,7 +165,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_time = time.perf_counter() - started
     history = [dict(row) for row in module.history]
-    trainer.test(module, datamodule=datamodule, ckpt_path="best" if cfg.test_weights == "best" else None, verbose=False)
+    trainer.test(
+        module,
+        datamodule=datamodule,
+        ckpt_path="best" if cfg.test_weights == "best" else None,
+        verbose=False,
+    )
 
     run = {
         "task": "train",
@@ -180,10 +199,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ConfigError(f"ckpt_path={path} is not a checkpoint that can be read ({type(e).__name__}). {hint}") from None
+        raise ConfigError(
+            f"ckpt_path={path} is not a checkpoint that can be read ({type(e).__name__}). {hint}"
+        ) from None
     stored = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
     if not stored.get("config") or "state_dict" not in checkpoint:
-        raise ConfigError(f"ckpt_path={path} was not written by this project's training (it lacks the run's configuration). {hint}")
+        raise ConfigError(
+            f"ckpt_path={path} was not written by this project's training (it lacks the run's configuration). {hint}"
+        )
     return checkpoint
 
 
@@ -198,16 +221,26 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(config.data)
     net = build_net(config.model, datamodule.input_shape, datamodule.num_classes)
-    module = Classifier(net, optimizer=None, class_names=datamodule.class_names, config=stored["config"], data=stored["data"])
+    module = Classifier(
+        net,
+        optimizer=None,
+        class_names=datamodule.class_names,
+        config=stored["config"],
+        data=stored["data"],
+    )
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not fit the model its configuration describes: {str(e).splitlines()[0]}") from None
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} does not fit the model its configuration describes: {str(e).splitlines()[0]}"
+        ) from None
     title = describe_run(config, net)
     breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
 
     loggers = [make(c) for c in cfg.get("logger", {}).values() if c]
-    trainer: pl.Trainer = make(cfg.trainer, logger=loggers, callbacks=[pl.callbacks.RichProgressBar()])
+    trainer: pl.Trainer = make(
+        cfg.trainer, logger=loggers, callbacks=[pl.callbacks.RichProgressBar()]
+    )
     trainer.test(module, datamodule=datamodule, verbose=False)
     run = {
         "task": "eval",
@@ -223,4 +256,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "test_weights": Path(cfg.ckpt_path).name,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    return finish_run(trainer, module, checkpoint.get("history", []), run, title, breakdown_md, out_dir)
+    return finish_run(
+        trainer, module, checkpoint.get("history", []), run, title, breakdown_md, out_dir
+    )

@@ -14,10 +14,12 @@ class ConfusedPair:
     count: int
 
     def sentence(self) -> str:
-        return f"{self.true} taken for {self.predicted}: {self.count} times"
+        return f"{self.true} taken for {self.predicted}: {self.count} time{'s' if self.count != 1 else ''}"
 
 
-def confused_pairs(confusion: torch.Tensor, class_names: list[str], top: int = 5) -> list[ConfusedPair]:
+def confused_pairs(
+    confusion: torch.Tensor, class_names: list[str], top: int = 5
+) -> list[ConfusedPair]:
     """The `top` largest off-diagonal cells (true class, predicted class), largest first."""
     off = confusion.clone().long()
     off.fill_diagonal_(0)
@@ -29,4 +31,3 @@ def confused_pairs(confusion: torch.Tensor, class_names: list[str], top: int = 5
         for i in order.tolist()
         if flat[i] > 0
     ]
-

@@ -90,11 +90,25 @@ def breakdown_markdown(rows: list[LayerRow], total: int, input_shape: tuple[int,
 
 def breakdown_table(rows: list[LayerRow], total: int, input_shape: tuple[int, ...]) -> Table:
     """The parameter breakdown as a rich table."""
-    table = Table(title=f"Weights per layer (input: {describe_input(input_shape)})", title_justify="left")
-    for name, justify in (("layer", "left"), ("type", "left"), ("output", "left"), ("weights + biases", "left"), ("parameters", "right")):
+    table = Table(
+        title=f"Weights per layer (input: {describe_input(input_shape)})", title_justify="left"
+    )
+    for name, justify in (
+        ("layer", "left"),
+        ("type", "left"),
+        ("output", "left"),
+        ("weights + biases", "left"),
+        ("parameters", "right"),
+    ):
         table.add_column(name, justify=justify)
     for row in rows:
-        table.add_row(row.name, row.kind, " x ".join(map(str, row.output_shape)), row.arithmetic or "-", f"{row.count:,}")
+        table.add_row(
+            row.name,
+            row.kind,
+            " x ".join(map(str, row.output_shape)),
+            row.arithmetic or "-",
+            f"{row.count:,}",
+        )
     table.add_section()
     table.add_row("total", "", "", "", f"[bold]{total:,}[/bold]")
     return table

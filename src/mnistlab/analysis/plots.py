@@ -13,12 +13,21 @@ def curves_figure(history: list[dict[str, float]], title: str) -> Figure:
     """Training and validation loss and accuracy per epoch, side by side."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for ax, metric, label in ((ax_loss, "loss", "Loss (cross-entropy)"), (ax_acc, "acc", "Accuracy")):
+    for ax, metric, label in (
+        (ax_loss, "loss", "Loss (cross-entropy)"),
+        (ax_acc, "acc", "Accuracy"),
+    ):
         for split, style in (("train", "o-"), ("val", "s--")):
-            points = [(row["epoch"], row[f"{split}/{metric}"]) for row in history if f"{split}/{metric}" in row]
+            points = [
+                (row["epoch"], row[f"{split}/{metric}"])
+                for row in history
+                if f"{split}/{metric}" in row
+            ]
             if points:
                 epochs, values = zip(*points, strict=True)
-                ax.plot(epochs, values, style, label="training" if split == "train" else "validation")
+                ax.plot(
+                    epochs, values, style, label="training" if split == "train" else "validation"
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

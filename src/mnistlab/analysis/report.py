@@ -99,7 +99,10 @@ def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> s
         lines.append(f"| **{name}** | " + " | ".join(str(v) for v in row) + " |")
     lines += ["", "## Loss and accuracy per epoch", "", "![curves](curves.png)", ""]
     if summary["history"]:
-        lines += ["| epoch | train loss | train acc | val loss | val acc |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| epoch | train loss | train acc | val loss | val acc |",
+            "|---:|---:|---:|---:|---:|",
+        ]
         for row in summary["history"]:
             cells = [row.get(k) for k in ("train/loss", "train/acc", "val/loss", "val/acc")]
             text = [f"{v:.4f}" if v is not None else "-" for v in cells]
@@ -113,7 +116,10 @@ def write_run_files(out_dir: Path, summary: dict[str, Any], title: str, breakdow
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "report.md").write_text(report_markdown(summary, title, breakdown_md))
     names = summary["confusion_matrix"]["classes"]
-    save_figure(confusion_figure(summary["confusion_matrix"]["matrix"], names, title), out_dir / "confusion_matrix.png")
+    save_figure(
+        confusion_figure(summary["confusion_matrix"]["matrix"], names, title),
+        out_dir / "confusion_matrix.png",
+    )
     if summary["history"]:
         save_figure(curves_figure(summary["history"], title), out_dir / "curves.png")
 
@@ -126,7 +132,9 @@ def results_renderable(summary: dict[str, Any], title: str) -> Group:
     scores.add_column("macro F1", justify="right")
     scores.add_column("loss", justify="right")
     scores.add_column("images", justify="right")
-    scores.add_row(_percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}")
+    scores.add_row(
+        _percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}"
+    )
 
     per_class = Table(title="F1 per class", title_justify="left")
     per_class.add_column("class")
@@ -141,4 +149,3 @@ def results_renderable(summary: dict[str, Any], title: str) -> Group:
     for pair in summary["most_confused"]:
         confused.add_row(pair["text"])
     return Group(scores, per_class, confused)
-

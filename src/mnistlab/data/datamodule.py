@@ -100,7 +100,11 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         )
         self.val_on_test = bool(val_on_test)
         if not self.val_on_test:
-            if isinstance(val_size, bool) or not isinstance(val_size, int) or not 1 <= val_size < self.info.n_train:
+            if (
+                isinstance(val_size, bool)
+                or not isinstance(val_size, int)
+                or not 1 <= val_size < self.info.n_train
+            ):
                 raise ConfigError(
                     f"data.val_size={val_size!r} must be a whole number from 1 to "
                     f"{self.info.n_train - 1}: it is how many of the {self.info.n_train:,} training "
@@ -149,7 +153,9 @@ class MnistFamilyDataModule(pl.LightningDataModule):
 
     def _load_uint8(self) -> dict[str, torch.Tensor]:
         folder = raw_dir(self.data_dir, self.info)
-        return {key: torch.from_numpy(read_idx(folder / name).copy()) for key, name in IDX_FILES.items()}
+        return {
+            key: torch.from_numpy(read_idx(folder / name).copy()) for key, name in IDX_FILES.items()
+        }
 
     def setup(self, stage: str | None = None) -> None:
         if self._tensors:
@@ -173,7 +179,9 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             fit_idx = torch.arange(len(train_y))
             val_x, val_y = test_x, test_y
         else:
-            order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(self.split_seed))
+            order = torch.randperm(
+                len(train_y), generator=torch.Generator().manual_seed(self.split_seed)
+            )
             fit_idx, val_idx = order[self.val_size :], order[: self.val_size]
             val_x, val_y = train_x[val_idx], train_y[val_idx]
         fit_x, fit_y = train_x[fit_idx], train_y[fit_idx]
@@ -211,4 +219,3 @@ class MnistFamilyDataModule(pl.LightningDataModule):
 
     def split_sizes(self) -> dict[str, int]:
         return {k[:-2]: len(v) for k, v in self._tensors.items() if k.endswith("_y")}
-

@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mnistlab.data.idx import atomic_write, explain_write_error
@@ -102,9 +103,18 @@ def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
 
     magnitude = torch.hypot(g_row, g_col)
     orientation = torch.remainder(torch.rad2deg(torch.atan2(g_row, g_col)), 180.0)
-    # Bin i holds [w*i, w*(i+1)) with w = 180/orientations, the same floats scikit-image compares
-    # against; an orientation that rounds to 180.0 falls in no bin there, so it goes to a spare.
     width_deg = 180.0 / p.orientations
+    # torch's vectorised atan2 can differ from numpy's (scikit-image's) in the last bit, which
+    # moves a gradient at a bin edge (45 degrees, say) to the next bin. Recompute those few
+    # orientations exactly as scikit-image does; the others are too far from an edge to move.
+    in_bins = orientation / width_deg
+    edge = ((in_bins - in_bins.round()).abs() < 1e-9) & (magnitude > 0)
+    where = edge.nonzero(as_tuple=True)
+    if where[0].numel():
+        rows_, cols_ = g_row[where].numpy(), g_col[where].numpy()
+        orientation[where] = torch.from_numpy(np.rad2deg(np.arctan2(rows_, cols_)) % 180)
+    # Bin i holds [w*i, w*(i+1)): the same floats scikit-image compares against. An orientation
+    # that rounds to 180.0 falls in no bin there, so here it goes to a spare slot, dropped below.
     upper = torch.tensor([width_deg * (i + 1) for i in range(p.orientations)], dtype=images.dtype)
     bins = torch.bucketize(orientation, upper, right=True)
 

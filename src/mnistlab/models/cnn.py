@@ -38,14 +38,18 @@ class CNN(nn.Module):
         filters = layers.sizes(filters, "model.net.filters", "the filters of each convolution")
         if isinstance(kernel_sizes, int):
             kernel_sizes = [kernel_sizes] * len(filters)
-        kernels = layers.sizes(kernel_sizes, "model.net.kernel_sizes", "each convolution's kernel size")
+        kernels = layers.sizes(
+            kernel_sizes, "model.net.kernel_sizes", "each convolution's kernel size"
+        )
         if len(kernels) != len(filters):
             raise ConfigError(
                 f"model.net.kernel_sizes={kernels} has {len(kernels)} entries but "
                 f"model.net.filters={filters} has {len(filters)}: give one kernel size per "
                 "convolution, or a single number for all."
             )
-        widths = layers.sizes(dense, "model.net.dense", "the width of each dense layer", allow_empty=True)
+        widths = layers.sizes(
+            dense, "model.net.dense", "the width of each dense layer", allow_empty=True
+        )
         p = layers.dropout(dropout, "model.net.dropout")
 
         channels, height, width = input_shape

@@ -30,7 +30,10 @@ class MLP(nn.Sequential):
         modules: list[nn.Module] = [nn.Flatten()]
         n_in = math.prod(input_shape)
         for width in widths:
-            modules += [nn.Linear(n_in, width), layers.activation(activation, "model.net.activation")]
+            modules += [
+                nn.Linear(n_in, width),
+                layers.activation(activation, "model.net.activation"),
+            ]
             if p > 0:
                 modules.append(nn.Dropout(p))
             n_in = width

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real data, and the real entry points run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnistlab.data.prepare import ensure_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("MNISTLAB_DATA_DIR", ROOT / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The project's data folder, with both datasets checked (written there by `make data`)."""
+    for name in ("mnist", "fashion"):
+        ensure_dataset(name, DATA_DIR)
+    return DATA_DIR
+
+
+def run_script(
+    script: str, *args: str, log_dir: Path, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run src/<script> with Hydra overrides, its logs under `log_dir`, and capture its output."""
+    env = {
+        **os.environ,
+        "MNISTLAB_DATA_DIR": str(DATA_DIR),
+        "MNISTLAB_LOG_DIR": str(log_dir),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "120",
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def single_run_dir(log_dir: Path, task: str = "train") -> Path:
+    runs = sorted((log_dir / task / "runs").iterdir())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+# A tiny budget for end-to-end runs: one short epoch, the full validation and test sets.
+TINY = ("trainer.max_epochs=1", "+trainer.limit_train_batches=30")
