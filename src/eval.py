@@ -3,17 +3,19 @@
 python src/eval.py ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run_guarded
+from mnistlab.cli import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     from mnistlab.training import evaluate
 
-    return run_guarded(lambda: evaluate(cfg))["test"]["acc"]
+    return run_job(lambda: evaluate(cfg), Path(cfg.paths.output_dir))
 
 
 if __name__ == "__main__":

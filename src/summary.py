@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from mnistlab.cli import run_guarded
+from mnistlab.errors import UserError
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -23,13 +23,13 @@ def main(overrides: list[str]) -> None:
 
     from mnistlab.training import build_datamodule, build_net, describe_run, show_breakdown
 
-    def summarize() -> None:
+    try:
         datamodule = build_datamodule(cfg.data)
         net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-        print(describe_run(cfg, net))
-        show_breakdown(net, datamodule.input_shape, out_dir=None)
-
-    run_guarded(summarize)
+    except UserError as e:
+        sys.exit(f"Error: {e}")
+    print(describe_run(cfg, net))
+    show_breakdown(net, datamodule.input_shape, out_dir=None)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,22 @@
 """Train a classifier and answer the lab's questions for it:
 
 python src/train.py model=cnn data=fashion
-python src/train.py -m experiment=<name>       (a sweep)
+python src/train.py -m experiment=<name>       (a sweep, with one report at the end)
 """
+
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run_guarded
+from mnistlab.cli import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     from mnistlab.training import train  # torch and Lightning load only when a run starts
 
-    return run_guarded(lambda: train(cfg))["test"]["acc"]
+    return run_job(lambda: train(cfg), Path(cfg.paths.output_dir))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ import urllib.request
 
 import pytest
 import torch
-from conftest import TINY, read_metrics, run_script, single_run_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import TINY, read_metrics, run_script, single_run_dir
 
 PAIRS = {
     "mlp-mnist": ("model=mlp", "data=mnist"),

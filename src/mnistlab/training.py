@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,15 @@ from mnistlab.analysis.params import (
 )
 from mnistlab.analysis.plots import confusion_figure, figure_pixels
 from mnistlab.analysis.report import results_renderable, run_summary, write_run_files
+from mnistlab.cli import in_multirun, is_rank_zero
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.errors import ConfigError, UserError
 from mnistlab.models.classifier import Classifier
 from mnistlab.models.layers import initialize
 
 log = logging.getLogger(__name__)
+# Lightning's own call into torch's pytree API, deprecated in this torch: not ours to fix.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 console = Console()
 if not console.is_terminal:  # logs and pipes: wide enough that tables do not wrap
     console = Console(width=120)
@@ -80,22 +85,69 @@ def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path |
     """Print the lab's Question 2 table and write it to params.md; return its Markdown."""
     rows = parameter_breakdown(net, input_shape)
     total = total_parameters(net)
-    console.print(breakdown_table(rows, total, input_shape))
     markdown = breakdown_markdown(rows, total, input_shape)
+    if not is_rank_zero():
+        return markdown
+    console.print(breakdown_table(rows, total, input_shape))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "params.md").write_text(markdown)
     return markdown
 
 
-def _command() -> str:
-    try:
-        from hydra.core.hydra_config import HydraConfig
+def _hydra_config():
+    from hydra.core.hydra_config import HydraConfig
 
-        overrides = HydraConfig.get().overrides.task
-    except ValueError:
-        overrides = []
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def _command() -> str:
+    hydra_cfg = _hydra_config()
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
     return " ".join(["python src/train.py", *overrides])
+
+
+def configure_threads(cfg: DictConfig) -> None:
+    """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs."""
+    threads = cfg.get("threads")
+    hydra_cfg = _hydra_config()
+    launcher = hydra_cfg.launcher if hydra_cfg else {}
+    if threads is None and "joblib" in str(launcher.get("_target_", "")).lower():
+        cores = os.cpu_count() or 1
+        jobs = launcher.get("n_jobs") or 1
+        jobs = cores if jobs < 0 else min(jobs, cores)
+        threads = max(1, cores // jobs)
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(
+                f"threads={threads!r} must be a positive whole number (torch threads per job), "
+                "or null to use every core."
+            )
+        torch.set_num_threads(threads)
+        log.info("Using %d torch thread(s) in this job.", threads)
+
+
+def hparams_for_tensorboard(cfg: DictConfig) -> dict[str, Any]:
+    """The run's hyperparameters as flat scalars and strings, for TensorBoard's HParams tab."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    params: dict[str, Any] = {
+        "dataset": plain["data"]["dataset"],
+        "features": "hog" if plain["data"].get("hog") else "pixels",
+        "model": plain["model"]["net"]["_target_"].rsplit(".", 1)[-1].lower(),
+        "init": plain["model"].get("init"),
+        "optimizer": plain["optimizer"]["_target_"].rsplit(".", 1)[-1],
+        "lr": plain["optimizer"].get("lr"),
+        "scheduler": (plain.get("scheduler") or {}).get("_target_", "none").rsplit(".", 1)[-1],
+        "batch_size": plain["data"]["batch_size"],
+        "max_epochs": plain["trainer"]["max_epochs"],
+        "seed": plain["seed"],
+    }
+    for key, value in plain["model"]["net"].items():
+        if key != "_target_":
+            params[f"net.{key}"] = str(value) if isinstance(value, list) else value
+    for key, value in (plain["data"].get("hog") or {}).items():
+        params[f"hog.{key}"] = value
+    return params
 
 
 def _tensorboard(trainer: pl.Trainer):
@@ -113,9 +165,12 @@ def finish_run(
     title: str,
     breakdown_md: str,
     out_dir: Path,
+    hparams: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the run's files, add the confusion matrix to TensorBoard, print the closing tables."""
     summary = run_summary(module.test_results, history, module.class_names, run)
+    if not trainer.is_global_zero:
+        return summary
     tensorboard = _tensorboard(trainer)
     if tensorboard is not None:
         figure = confusion_figure(
@@ -124,6 +179,14 @@ def finish_run(
         tensorboard.experiment.add_image(
             "test/confusion_matrix", figure_pixels(figure), trainer.global_step, dataformats="HWC"
         )
+        if hparams is not None:  # the HParams tab: hyperparameters with the run's real results
+            metrics = {
+                "test/acc": summary["test"]["acc"],
+                "test/f1_macro": summary["test"]["f1_macro"],
+            }
+            if summary["best_val_loss"] is not None:
+                metrics["val/best_loss"] = summary["best_val_loss"]
+            tensorboard.log_hyperparams(hparams, metrics=metrics, step=trainer.global_step)
         tensorboard.experiment.flush()
     write_run_files(out_dir, summary, title, breakdown_md)
     console.print(results_renderable(summary, title))
@@ -141,14 +204,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the notebooks) or 'best' (lowest validation loss)."
         )
+    strategy = str(cfg.trainer.get("strategy", ""))
+    if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
+        raise ConfigError(
+            f"trainer.strategy={strategy} starts its extra processes by re-running this command, "
+            "which a multirun cannot do. Run each variant as a single run (without -m), or sweep "
+            "with one device per job (trainer=cpu, or hydra/launcher=joblib for jobs side by side)."
+        )
+    configure_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg.data)
     net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
     title = describe_run(cfg, net)
-    console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+    if is_rank_zero():
+        console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
-    (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     module = Classifier(
         net,
@@ -187,7 +259,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fit_time_s": round(fit_time, 2),
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    return finish_run(trainer, module, history, run, title, breakdown_md, out_dir)
+    hparams = hparams_for_tensorboard(cfg)
+    return finish_run(trainer, module, history, run, title, breakdown_md, out_dir, hparams)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

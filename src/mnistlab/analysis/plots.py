@@ -69,3 +69,21 @@ def figure_pixels(fig: Figure) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def val_loss_figure(curves: dict[str, list[dict[str, float]]], title: str) -> Figure:
+    """The validation loss per epoch of several runs, overlaid (one line per run)."""
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    ax = fig.subplots()
+    for label, history in curves.items():
+        points = [(row["epoch"], row["val/loss"]) for row in history if "val/loss" in row]
+        if points:
+            epochs, values = zip(*points, strict=True)
+            ax.plot(epochs, values, marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation loss")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    if curves:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig

@@ -35,25 +35,40 @@ class TensorBatches:
         shuffle: bool = False,
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = epoch
+        self.rank, self.world_size = rank, world_size
+
+    def _count(self) -> int:
+        """Examples this process sees: an equal share when training (so steps match), else all of its stride."""
+        n = len(self.y)
+        if self.shuffle:
+            return n // self.world_size
+        return len(range(self.rank, n, self.world_size))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return math.ceil(self._count() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.y), self.batch_size
-        if not self.shuffle:
-            for start in range(0, n, size):
+        if self.world_size == 1 and not self.shuffle:
+            for start in range(0, n, size):  # views, no copy
                 yield self.x[start : start + size], self.y[start : start + size]
             return
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
-        order = torch.randperm(n, generator=generator).to(self.y.device)
-        for start in range(0, n, size):
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        # Distributed: each process takes every world_size-th example, so together they see each once.
+        order = order[self.rank :: self.world_size][: self._count()].to(self.y.device)
+        for start in range(0, len(order), size):
             index = order[start : start + size]
             yield self.x[index], self.y[index]
 
@@ -205,17 +220,27 @@ class MnistFamilyDataModule(pl.LightningDataModule):
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
-    def train_dataloader(self) -> TensorBatches:
-        t = self._tensors
+    def _batches(self, split: str, batch_size: int, shuffle: bool) -> TensorBatches:
+        trainer = self.trainer
         return TensorBatches(
-            t["train_x"], t["train_y"], self.batch_size, True, self.split_seed, self._current_epoch
+            self._tensors[f"{split}_x"],
+            self._tensors[f"{split}_y"],
+            batch_size,
+            shuffle=shuffle,
+            seed=self.split_seed,
+            epoch=self._current_epoch,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
         )
 
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", self.batch_size, shuffle=True)
+
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(self._tensors["val_x"], self._tensors["val_y"], self.eval_batch_size)
+        return self._batches("val", self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(self._tensors["test_x"], self._tensors["test_y"], self.eval_batch_size)
+        return self._batches("test", self.eval_batch_size, shuffle=False)
 
     def split_sizes(self) -> dict[str, int]:
         return {k[:-2]: len(v) for k, v in self._tensors.items() if k.endswith("_y")}

@@ -88,7 +88,7 @@ class Classifier(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="sum")
         loss, acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
-        self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True)
+        self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, sync_dist=True)
         self._history_row()["train/loss"] = loss
         self._history_row()["train/acc"] = acc
 
@@ -119,7 +119,7 @@ class Classifier(pl.LightningModule):
             "val/acc": scores["acc"].item(),
             "val/f1_macro": scores["f1_macro"].item(),
         }
-        self.log_dict(values, prog_bar=True)
+        self.log_dict(values, prog_bar=True, sync_dist=True)  # equal on every process already
         self._history_row().update(values)
 
     def test_step(self, batch, batch_idx: int) -> None:
@@ -143,9 +143,11 @@ class Classifier(pl.LightningModule):
                 "test/loss": loss,
                 "test/acc": self.test_results["acc"],
                 "test/f1_macro": self.test_results["f1_macro"],
-            }
+            },
+            sync_dist=True,
         )
-        self.log_dict({f"test/f1/{metric_tag(name)}": value for name, value in per_class.items()})
+        per_class_tags = {f"test/f1/{metric_tag(name)}": value for name, value in per_class.items()}
+        self.log_dict(per_class_tags, sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

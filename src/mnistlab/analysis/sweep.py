@@ -1,0 +1,172 @@
+"""One report for a folder of runs (a sweep, or all of logs/): a table, a figure, and words.
+
+Reads only what runs wrote (metrics.json, status.json, .hydra/overrides.yaml), so it works on
+any folder at any time: `python src/report.py <folder>`. No torch here: Hydra calls it at the
+end of every sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnistlab.analysis.plots import save_figure, val_loss_figure
+
+REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
+
+
+@dataclass
+class RunRow:
+    path: Path
+    overrides: list[str]
+    status: str
+    reason: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed" and bool(self.metrics)
+
+    @property
+    def test_acc(self) -> float:
+        return self.metrics["test"]["acc"] if self.ok else float("-inf")
+
+
+def _overrides(run_dir: Path) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def collect_runs(folder: Path) -> list[RunRow]:
+    """Every run under `folder`: one with a status.json or a metrics.json."""
+    folder = Path(folder)
+    dirs = {p.parent for name in ("status.json", "metrics.json") for p in folder.rglob(name)}
+    rows = []
+    for run_dir in sorted(dirs):
+        status_file, metrics_file = run_dir / "status.json", run_dir / "metrics.json"
+        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        state = status.get("status", "completed" if metrics else "unknown")
+        rows.append(RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics))
+    # Label each run by what sets it apart: the overrides not shared by every run.
+    common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
+    for row in rows:
+        own = [o for o in row.overrides if o not in common]
+        row.label = " ".join(own) or str(row.path.relative_to(folder)) or row.path.name
+    return rows
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
+    m = row.metrics
+    base = {
+        "run": str(row.path.relative_to(folder)) or ".",
+        "overrides": row.label,
+        "status": row.status,
+    }
+    if not row.ok:
+        return {**base, "reason": row.reason}
+    pair = m["most_confused"][0]["text"] if m.get("most_confused") else ""
+    return {
+        **base,
+        "parameters": m["run"]["parameters"],
+        "epochs": m["run"]["epochs"],
+        "wall_time_s": m["run"]["wall_time_s"],
+        "best_val_loss": m.get("best_val_loss"),
+        "test_acc": m["test"]["acc"],
+        "test_f1_macro": m["test"]["f1_macro"],
+        "weakest_class": f"{m['weakest_class']['name']} ({m['weakest_class']['f1']:.3f})",
+        "most_confused": pair,
+        "reason": "",
+    }
+
+
+def conclusions(rows: list[RunRow]) -> list[str]:
+    """What the sweep found, in sentences a student can paste into a lab report."""
+    done = [r for r in rows if r.ok]
+    failed = [r for r in rows if not r.ok]
+    lines: list[str] = []
+    if done:
+        best, worst = done[0], done[-1]
+        lines.append(
+            f"Best: `{best.label}` reached {_pct(best.test_acc)} test accuracy (macro F1 "
+            f"{best.metrics['test']['f1_macro']:.4f}) with {best.metrics['run']['parameters']:,} weights."
+        )
+        if len(done) > 1:
+            lines.append(
+                f"Worst: `{worst.label}` reached {_pct(worst.test_acc)}; the {len(done)} runs span "
+                f"{100 * (best.test_acc - worst.test_acc):.2f} percentage points."
+            )
+        top_pairs = Counter()
+        total_pairs = Counter()
+        for r in done:
+            for pair in r.metrics["most_confused"]:
+                key = f"{pair['true']} taken for {pair['predicted']}"
+                top_pairs[key] += 1
+                total_pairs[key] += pair["count"]
+        if top_pairs:
+            common = sorted(top_pairs, key=lambda k: (-top_pairs[k], -total_pairs[k]))[:3]
+            described = "; ".join(
+                f"{k} ({top_pairs[k]} of {len(done)} runs, {total_pairs[k]} times in all)"
+                for k in common
+            )
+            lines.append(f"Most often among each run's five most-confused pairs: {described}.")
+        weakest = Counter(r.metrics["weakest_class"]["name"] for r in done)
+        name, count = weakest.most_common(1)[0]
+        lines.append(f"Weakest class (lowest F1): {name} in {count} of {len(done)} runs.")
+    if failed:
+        lines.append(
+            f"{len(failed)} run(s) failed: "
+            + "; ".join(f"`{r.label}`: {(r.reason or r.status).rstrip('.')}" for r in failed)
+            + "."
+        )
+    return lines
+
+
+def write_report(folder: Path) -> list[RunRow]:
+    """Write sweep_report.md, sweep_report.csv and sweep_val_loss.png into `folder`."""
+    folder = Path(folder)
+    rows = collect_runs(folder)
+    rows.sort(key=lambda r: (not r.ok, -r.test_acc, r.label))
+    table = [_columns(r, folder) for r in rows]
+    fields = [
+        "run", "overrides", "status", "parameters", "epochs", "wall_time_s", "best_val_loss",
+        "test_acc", "test_f1_macro", "weakest_class", "most_confused", "reason",
+    ]  # fmt: skip
+    with open(folder / REPORT_CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(table)
+
+    lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
+    lines += [
+        "| # | overrides | weights | epochs | time | best val loss | test acc | macro F1 | weakest class | most-confused pair |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for i, (row, cols) in enumerate(zip(rows, table, strict=True), 1):
+        if row.ok:
+            lines.append(
+                f"| {i} | `{cols['overrides']}` | {cols['parameters']:,} | {cols['epochs']} | "
+                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {_pct(cols['test_acc'])} | "
+                f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
+            )
+        else:
+            lines.append(
+                f"| {i} | `{cols['overrides']}` | failed: {row.reason or row.status} | | | | | | | |"
+            )
+    curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
+    if curves:
+        save_figure(val_loss_figure(curves, f"Validation loss: {folder.name}"), folder / REPORT_PNG)
+        lines += ["", f"![validation loss of every run]({REPORT_PNG})"]
+    (folder / REPORT_MD).write_text("\n".join(lines) + "\n")
+    return rows

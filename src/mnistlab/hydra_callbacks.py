@@ -1,0 +1,28 @@
+"""Hydra callbacks: the report written when a sweep ends, and the sweep's exit status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepReport(Callback):
+    """Write the sweep's report into its folder; exit non-zero when any run failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnistlab.analysis.sweep import REPORT_MD, write_report
+
+        folder = Path(config.hydra.sweep.dir)
+        if not folder.is_dir():
+            return
+        rows = write_report(folder)
+        failed = [r for r in rows if not r.ok]
+        print(
+            f"\nSweep report: {folder / REPORT_MD} ({len(rows) - len(failed)} completed, {len(failed)} failed)"
+        )
+        print((folder / REPORT_MD).read_text())
+        if failed:
+            raise SystemExit(1)
