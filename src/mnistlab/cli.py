@@ -14,10 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mnistlab.errors import UserError
+from omegaconf import OmegaConf
+
+from mnistlab.errors import Interrupted, UserError
 
 log = logging.getLogger("mnistlab")
 STATUS_FILE = "status.json"
+# A log file on a full disk must not print its own traceback over the error that explains it.
+logging.raiseExceptions = False
+
+# Run folders end in the process id, so two runs started in the same second never share one.
+# Cached, so a sweep's jobs (in this process or in joblib's workers) agree on its folder.
+if not OmegaConf.has_resolver("pid"):
+    OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
 
 
 def is_rank_zero() -> bool:
@@ -33,11 +42,15 @@ def in_multirun() -> bool:
 
 
 def write_status(out_dir: Path, status: str, **details: Any) -> None:
-    if is_rank_zero():
+    if not is_rank_zero():
+        return
+    try:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / STATUS_FILE).write_text(
             json.dumps({"status": status, **details}, indent=2) + "\n"
         )
+    except OSError as e:  # a full disk must not hide the reason the job stopped
+        print(f"(Could not write {out_dir / STATUS_FILE}: {e.strerror}.)", file=sys.stderr)
 
 
 def one_line(error: BaseException) -> str:
@@ -54,11 +67,31 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
     """
     try:
         summary = task()
+    except Interrupted as e:
+        write_status(out_dir, "interrupted", reason=str(e), **e.details)
+        print(
+            "\n" + textwrap.fill(str(e), width=100, break_on_hyphens=False, break_long_words=False),
+            file=sys.stderr,
+        )
+        raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        write_status(out_dir, "interrupted", reason="Ctrl-C outside training; nothing to resume.")
+        print(
+            "\nInterrupted (Ctrl-C) before or after training: nothing to resume.", file=sys.stderr
+        )
+        raise SystemExit(130) from None
     except Exception as e:
-        write_status(out_dir, "failed", reason=one_line(e), error=type(e).__name__)
+        details = getattr(e, "details", {}) if isinstance(e, UserError) else {}
+        write_status(out_dir, "failed", reason=one_line(e), error=type(e).__name__, **details)
         log.debug("The job failed", exc_info=True)
         if isinstance(e, UserError):
-            print("\n" + textwrap.fill(f"Error: {e}", width=100), file=sys.stderr)
+            print(
+                "\n"
+                + textwrap.fill(
+                    f"Error: {e}", width=100, break_on_hyphens=False, break_long_words=False
+                ),
+                file=sys.stderr,
+            )
         if in_multirun():
             if not isinstance(e, UserError):
                 print(f"\nJob failed ({out_dir}): {one_line(e)}", file=sys.stderr)

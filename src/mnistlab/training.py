@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -25,9 +27,11 @@ from mnistlab.analysis.params import (
 )
 from mnistlab.analysis.plots import confusion_figure, figure_pixels
 from mnistlab.analysis.report import results_renderable, run_summary, write_run_files
+from mnistlab.checkpoints import InterruptGuard, check_resumable, read_checkpoint, resolve_ckpt_path
 from mnistlab.cli import in_multirun, is_rank_zero
 from mnistlab.data.datamodule import MnistFamilyDataModule
-from mnistlab.errors import ConfigError, UserError
+from mnistlab.data.idx import explain_write_error
+from mnistlab.errors import ConfigError, DataError, UserError
 from mnistlab.models.classifier import Classifier
 from mnistlab.models.layers import initialize
 
@@ -101,10 +105,53 @@ def _hydra_config():
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
-def _command() -> str:
+def _command(without: tuple[str, ...] = ()) -> str:
+    """The command line that started this run (minus the keys in `without`)."""
     hydra_cfg = _hydra_config()
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
-    return " ".join(["python src/train.py", *overrides])
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in without]
+    return " ".join(["python src/train.py", *kept])
+
+
+def _write_failure(out_dir: Path, error: BaseException) -> DataError:
+    """A checkpoint or log that could not be written during training (torch words it its own way)."""
+    full = isinstance(error, OSError) and error.errno == errno.ENOSPC
+    free_mb = shutil.disk_usage(out_dir).free / 2**20 if out_dir.exists() else None
+    if full or (free_mb is not None and free_mb < 64):
+        why = (
+            f"the disk is full ({free_mb:.0f} MB free)"
+            if free_mb is not None
+            else "the disk is full"
+        )
+    else:
+        why = " ".join(str(error).split())[:200]
+    return DataError(
+        f"Cannot write the run's checkpoints and logs in {out_dir}: {why}. To fix: free some "
+        "space, or write logs elsewhere with paths.log_dir=<folder>, then run again."
+    )
+
+
+def check_run_values(cfg: DictConfig) -> None:
+    """Refuse values that would only fail later, once training has started."""
+    if cfg.test_weights not in ("last", "best"):
+        raise ConfigError(
+            f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the "
+            "notebooks) or 'best' (the lowest validation loss)."
+        )
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise ConfigError(f"seed={cfg.seed!r} must be a whole number, e.g. seed=7.")
+    lr = cfg.optimizer.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0:
+        raise ConfigError(
+            f"optimizer.lr={lr!r} is not a positive number: it is the learning rate, the size of "
+            "each step. The lab's is optimizer.lr=0.001."
+        )
+    epochs = cfg.trainer.get("max_epochs")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(
+            f"trainer.max_epochs={epochs!r} must be a whole number of at least 1 (the notebooks "
+            "train for 10)."
+        )
 
 
 def configure_threads(cfg: DictConfig) -> None:
@@ -171,6 +218,8 @@ def finish_run(
     summary = run_summary(module.test_results, history, module.class_names, run)
     if not trainer.is_global_zero:
         return summary
+    # The results reach the terminal first: a full disk below cannot lose them.
+    console.print(results_renderable(summary, title))
     tensorboard = _tensorboard(trainer)
     if tensorboard is not None:
         figure = confusion_figure(
@@ -188,8 +237,10 @@ def finish_run(
                 metrics["val/best_loss"] = summary["best_val_loss"]
             tensorboard.log_hyperparams(hparams, metrics=metrics, step=trainer.global_step)
         tensorboard.experiment.flush()
-    write_run_files(out_dir, summary, title, breakdown_md)
-    console.print(results_renderable(summary, title))
+    try:
+        write_run_files(out_dir, summary, title, breakdown_md)
+    except OSError as e:
+        raise explain_write_error(Path(e.filename or out_dir), e) from e
     console.print(
         f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)"
     )
@@ -200,10 +251,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test once, and write the run folder; return the run's summary."""
     started = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
-    if cfg.test_weights not in ("last", "best"):
-        raise ConfigError(
-            f"test_weights={cfg.test_weights!r} must be 'last' (the final model, as the notebooks) or 'best' (lowest validation loss)."
-        )
+    check_run_values(cfg)
+    checkpoint_path = None
+    if cfg.get("ckpt_path"):
+        checkpoint_path = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        check_resumable(read_checkpoint(checkpoint_path), checkpoint_path, plain)
     strategy = str(cfg.trainer.get("strategy", ""))
     if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
         raise ConfigError(
@@ -230,11 +283,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         config=OmegaConf.to_container(cfg, resolve=True),
         data=datamodule.description,
     )
-    callbacks = [make(c) for c in cfg.get("callbacks", {}).values() if c]
+    guard = InterruptGuard(command=_command(without=("ckpt_path",)))
+    callbacks = [make(c) for c in cfg.get("callbacks", {}).values() if c] + [guard]
     loggers = [make(c) for c in cfg.get("logger", {}).values() if c]
     trainer: pl.Trainer = make(cfg.trainer, callbacks=callbacks, logger=loggers)
 
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint_path)
+    except BaseException as e:
+        if guard.interruption is not None:
+            raise guard.interruption from None
+        if isinstance(e, OSError) or "file write failed" in str(e):
+            raise _write_failure(out_dir, e) from e
+        raise
     fit_time = time.perf_counter() - started
     history = [dict(row) for row in module.history]
     trainer.test(
@@ -263,31 +324,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return finish_run(trainer, module, history, run, title, breakdown_md, out_dir, hparams)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by this project's training, or a clear error saying what is wrong."""
-    path = Path(path)
-    hint = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist. {hint}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ConfigError(
-            f"ckpt_path={path} is not a checkpoint that can be read ({type(e).__name__}). {hint}"
-        ) from None
-    stored = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
-    if not stored.get("config") or "state_dict" not in checkpoint:
-        raise ConfigError(
-            f"ckpt_path={path} was not written by this project's training (it lacks the run's configuration). {hint}"
-        )
-    return checkpoint
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score a saved model on the test set, rebuilt from what its checkpoint stores."""
     started = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
-    checkpoint = read_checkpoint(cfg.ckpt_path)
+    checkpoint_path = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+    checkpoint = read_checkpoint(checkpoint_path)
     stored = checkpoint["hyper_parameters"]
     config = OmegaConf.create(stored["config"])
     config.data.data_dir = cfg.paths.data_dir  # the data lives on this machine, not the trainer's
@@ -305,7 +347,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as e:
         raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} does not fit the model its configuration describes: {str(e).splitlines()[0]}"
+            f"ckpt_path={checkpoint_path} does not fit the model its configuration describes: {str(e).splitlines()[0]}"
         ) from None
     title = describe_run(config, net)
     breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
@@ -318,7 +360,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run = {
         "task": "eval",
         "command": f"python src/eval.py ckpt_path={cfg.ckpt_path}",
-        "checkpoint": str(cfg.ckpt_path),
+        "checkpoint": str(checkpoint_path),
         "title": title,
         "dataset": config.data.dataset,
         "features": "hog" if config.data.get("hog") else "pixels",
@@ -326,7 +368,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "parameters": total_parameters(net),
         "epochs": checkpoint.get("epoch", 0) + 1,
         "seed": config.seed,
-        "test_weights": Path(cfg.ckpt_path).name,
+        "test_weights": checkpoint_path.name,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
     return finish_run(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistlab.data.idx import atomic_write, explain_write_error
+from mnistlab.data.idx import atomic_write
 from mnistlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,5 @@ def cached_hog(
     features = {k: hog_features(v, params) for k, v in splits.items()}
     buffer = io.BytesIO()
     torch.save({"params": asdict(params), **features}, buffer)
-    try:
-        atomic_write(path, [buffer.getvalue()])
-    except OSError as e:
-        raise explain_write_error(path, e) from e
+    atomic_write(path, [buffer.getvalue()])
     return features

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.data.catalog import DATASETS, IDX_FILES, DatasetInfo, dataset_info
-from mnistlab.data.idx import atomic_write, check_copy, explain_write_error, idx_bytes
+from mnistlab.data.idx import atomic_write, check_copy, idx_bytes
 from mnistlab.errors import DataError
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -151,11 +151,8 @@ def ensure_dataset(
     for label, write in writers:
         try:
             write(out)
-        except OSError as e:
-            if e.errno is not None and getattr(e, "filename", None):
-                raise explain_write_error(Path(e.filename), e) from e
-            failures.append(f"{label} failed ({e})")
-            continue
+        except DataError:  # the data folder cannot be written: no other source will do better
+            raise
         except Exception as e:  # a download that cannot reach its server, a bad archive
             failures.append(f"{label} failed ({type(e).__name__}: {e})")
             continue

@@ -16,10 +16,16 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from mnistlab.errors import DivergedError
+
 
 def metric_tag(class_name: str) -> str:
     """A class name usable in a TensorBoard tag ('T-shirt/top' -> 'T-shirt-top')."""
     return class_name.replace("/", "-").replace(" ", "_")
+
+
+# How often the running loss is checked for NaN or infinity (one host sync per check).
+DIVERGENCE_CHECK_EVERY = 20
 
 
 def _eval_metrics(num_classes: int) -> MetricCollection:
@@ -83,9 +89,35 @@ class Classifier(pl.LightningModule):
             self._train_sums += torch.stack(
                 [loss.detach() * len(y), correct, torch.tensor(len(y), device=y.device)]
             )
+        if batch_idx % DIVERGENCE_CHECK_EVERY == 0:
+            self._check_finite(batch_idx)
         return loss
 
+    def _check_finite(self, batch_idx: int | None = None) -> None:
+        total = self._train_sums[0]
+        if torch.isfinite(total):
+            return
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
+        where = f"epoch {self.current_epoch + 1}" + (
+            f", batch {batch_idx + 1}" if batch_idx is not None else ""
+        )
+        hint = (
+            f"Try a smaller learning rate, e.g. optimizer.lr={lr / 10:g}."
+            if lr
+            else "Try a smaller learning rate."
+        )
+        raise DivergedError(
+            f"Training diverged: the loss became {total.item()} at {where}. {hint} The run's folder keeps "
+            "what was written so far (checkpoints of completed epochs, TensorBoard events).",
+            diverged_at={
+                "epoch": self.current_epoch + 1,
+                "batch": None if batch_idx is None else batch_idx + 1,
+            },
+            history=[dict(row) for row in self.history],
+        )
+
     def on_train_epoch_end(self) -> None:
+        self._check_finite()
         sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="sum")
         loss, acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
         self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, sync_dist=True)
@@ -161,8 +193,18 @@ class Classifier(pl.LightningModule):
             },
         }
 
+    # A checkpoint also holds the history and the random state (dropout), so that a resumed run
+    # repeats exactly what the uninterrupted one would have done.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["history"] = [dict(row) for row in self.history]
+        checkpoint["rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = [dict(row) for row in checkpoint.get("history", [])]
+        rng = checkpoint.get("rng", {})
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,350 @@
+"""Bad input, faults and interruptions, through the real entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from conftest import DATA_DIR, ROOT, TINY, read_metrics, run_script, single_run_dir
+from mnistlab.cli import run_job
+from mnistlab.data.catalog import IDX_FILES
+from mnistlab.training import train
+
+
+def run_in_process(tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR):
+    """train.py's job through Hydra's compose API: (exit status, what it printed on stderr)."""
+    out = tmp_path / "run"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *overrides,
+                f"paths.data_dir={data_dir}",
+                f"paths.output_dir={out}",
+                f"paths.log_dir={tmp_path}",
+            ],
+        )
+    try:
+        run_job(lambda: train(cfg), out)
+    except SystemExit as e:
+        return e.code, out
+    return 0, out
+
+
+BAD_VALUES = {
+    "zero-width-layer": (
+        ("model.net.hidden=[0]",),
+        "model.net.hidden=[0] must be a list of positive whole numbers",
+    ),
+    "negative-width": (
+        ("model.net.hidden=[-5]",),
+        "model.net.hidden=[-5] must be a list of positive whole numbers",
+    ),
+    "empty-hidden": (("model.net.hidden=[]",), "model.net.hidden=[] is empty"),
+    "dropout-1": (("model.net.dropout=1.0",), "model.net.dropout=1.0 is outside [0, 1)"),
+    "dropout-negative": (("model.net.dropout=-0.1",), "model.net.dropout=-0.1 is outside [0, 1)"),
+    "zero-filters": (
+        ("model=cnn", "model.net.filters=[9,0,16]"),
+        "model.net.filters=[9, 0, 16] must be a list of positive",
+    ),
+    "zero-kernel": (
+        ("model=cnn", "model.net.kernel_sizes=0"),
+        "model.net.kernel_sizes=[0, 0, 0] must be a list of positive",
+    ),
+    "pooling-below-1x1": (
+        ("model=cnn", "model.net.filters=[8,8,8,8,8,8]", "model.net.kernel_sizes=3"),
+        "would leave less than 1x1. Use at most 4 blocks",
+    ),
+    "lr-zero": (("optimizer.lr=0",), "optimizer.lr=0 is not a positive number"),
+    "lr-negative": (
+        ("optimizer=adam", "optimizer.lr=-0.01"),
+        "optimizer.lr=-0.01 is not a positive number",
+    ),
+    "batch-size-zero": (("data.batch_size=0",), "data.batch_size=0 is not a positive whole number"),
+    "val-split-takes-all": (
+        ("data.val_size=60000",),
+        "data.val_size=60000 must be a whole number from 1 to 59999",
+    ),
+    "val-split-zero": (
+        ("data.val_size=0",),
+        "data.val_size=0 must be a whole number from 1 to 59999",
+    ),
+    "hog-cell-zero": (
+        ("data=mnist-hog", "data.hog.pixels_per_cell=0"),
+        "data.hog.pixels_per_cell=0 must be a whole number from 1 to 28",
+    ),
+    "hog-cell-too-big": (
+        ("data=mnist-hog", "data.hog.pixels_per_cell=29"),
+        "data.hog.pixels_per_cell=29 must be a whole number from 1 to 28",
+    ),
+    "hog-orientations-zero": (
+        ("data=mnist-hog", "data.hog.orientations=0"),
+        "data.hog.orientations=0 is not a whole number of at least 1",
+    ),
+    "cnn-on-hog": (("model=cnn", "data=mnist-hog"), "model=cnn needs images"),
+    "epochs-zero": (
+        ("trainer.max_epochs=0",),
+        "trainer.max_epochs=0 must be a whole number of at least 1",
+    ),
+    "unknown-dataset": (("data.dataset=cifar",), "Unknown dataset 'cifar'"),
+    "unknown-activation": (
+        ("model.net.activation=swishy",),
+        "model.net.activation='swishy' is not an activation",
+    ),
+    "unknown-init": (("model.init=he",), "model.init='he' is not one of keras, torch"),
+    "missing-checkpoint": (
+        ("ckpt_path=/nowhere/last.ckpt",),
+        "ckpt_path=/nowhere/last.ckpt does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_VALUES))
+def test_a_bad_value_is_refused_before_training_with_one_paragraph(
+    tmp_path, capsys, data_dir, name
+):
+    overrides, message = BAD_VALUES[name]
+    code, out = run_in_process(tmp_path, *overrides)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in " ".join(err.split()), err
+    assert "Traceback" not in err
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "failed" and message in status["reason"]
+    assert not (out / "checkpoints").exists()  # nothing was trained
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("model=resnet",), "Could not find 'model/resnet'"),
+        (("model.net.hiden=[3]",), "Key 'hiden' is not in struct"),
+        (("optimizer.lr=0",), "optimizer.lr=0 is not a positive number"),
+    ],
+)
+def test_the_real_command_shows_no_traceback_for_bad_values(tmp_path, args, message):
+    result = run_script("train.py", *args, log_dir=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    fake = tmp_path / "notes.ckpt"
+    fake.write_text("not a checkpoint")
+    result = run_script("eval.py", f"ckpt_path={fake}", log_dir=tmp_path)
+    assert result.returncode == 2
+    assert "is not a checkpoint that can be read" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def mlp_checkpoint(tmp_path_factory, data_dir) -> Path:
+    log_dir = tmp_path_factory.mktemp("mlp")
+    result = run_script("train.py", *TINY, log_dir=log_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return single_run_dir(log_dir) / "checkpoints" / "last.ckpt"
+
+
+def test_resuming_with_another_model_or_dataset_is_refused(tmp_path, capsys, mlp_checkpoint):
+    code, _ = run_in_process(tmp_path, "model=cnn", f"ckpt_path={mlp_checkpoint}")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "was saved for MLP" in err and "but this run is CNN" in err
+    code, _ = run_in_process(tmp_path, "data=fashion", f"ckpt_path={mlp_checkpoint}")
+    assert code == 2 and "on fashion" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_data_folder_that_cannot_be_written_is_named(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _ = run_in_process(tmp_path, data_dir=blocker / "data")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and f"Cannot write {blocker}" in err and "paths.data_dir" in err
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real filesystem of 3 MB (tmpfs), where writes fail with 'No space left on device'."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_while_writing_data_says_so(tmp_path, capsys, tiny_disk):
+    code, _ = run_in_process(tmp_path, data_dir=tiny_disk / "data")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "the disk is full" in err and str(tiny_disk) in err
+    assert not [p for p in tiny_disk.rglob("*") if p.is_file()]  # no half-written file left
+
+
+def test_a_full_disk_while_writing_checkpoints_says_so(tmp_path, tiny_disk):
+    result = run_script("train.py", *TINY, "model.net.hidden=[2000]", log_dir=tiny_disk)
+    err = " ".join(result.stderr.split())
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Cannot write" in err and "disk" in err and "paths.log_dir" in err
+    assert "Traceback" not in result.stderr
+
+
+def test_a_damaged_data_file_is_named_and_rebuilt_before_training(tmp_path, data_dir):
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir / "MNIST", copy / "MNIST")
+    damaged = copy / "MNIST" / "raw" / IDX_FILES["test_images"]
+    damaged.write_bytes(damaged.read_bytes()[:-500])
+    env = {**os.environ, "MNISTLAB_DATA_DIR": str(copy), "MNISTLAB_LOG_DIR": str(tmp_path / "logs")}
+    result = subprocess.run(
+        [sys.executable, "src/train.py", *TINY],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = (single_run_dir(tmp_path / "logs") / "train.log").read_text()
+    assert str(damaged) in log and "rebuilding it from its source" in log
+    assert read_metrics(single_run_dir(tmp_path / "logs"))["test"]["size"] == 10_000
+
+
+def test_a_diverging_run_stops_itself_and_its_folder_is_marked_failed(tmp_path):
+    result = run_script("train.py", "optimizer=sgd", "optimizer.lr=1e10", log_dir=tmp_path)
+    assert result.returncode == 2
+    err = " ".join(result.stderr.split())
+    assert "Training diverged: the loss became nan" in err and "smaller learning rate" in err
+    run = single_run_dir(tmp_path)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"] == "DivergedError"
+    assert (run / "params.md").is_file() and (run / "tensorboard").is_dir()
+
+
+def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "MNISTLAB_DATA_DIR": str(DATA_DIR), "MNISTLAB_LOG_DIR": str(log_dir)}
+    return subprocess.Popen(
+        [sys.executable, "src/train.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _interrupt_after_first_epoch(
+    args: list[str], log_dir: Path, sig: signal.Signals
+) -> tuple[int, str, Path]:
+    process = _start(args, log_dir)
+    deadline = time.monotonic() + 300
+    while not list(log_dir.glob("train/runs/*/checkpoints/best.ckpt")):  # epoch 1 validated
+        assert process.poll() is None and time.monotonic() < deadline, (
+            "the run ended before the signal"
+        )
+        time.sleep(0.05)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=300)
+    return process.returncode, " ".join(err.split()), single_run_dir(log_dir)
+
+
+RESUMABLE = [
+    "model=cnn",
+    "model.net.dropout=0.3",
+    "trainer.max_epochs=3",
+    "+trainer.limit_train_batches=60",
+]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data_dir) -> dict:
+    log_dir = tmp_path_factory.mktemp("whole")
+    result = run_script("train.py", *RESUMABLE, log_dir=log_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return read_metrics(single_run_dir(log_dir))
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"]
+)
+def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_results(
+    tmp_path, uninterrupted, sig, code
+):
+    returncode, err, run = _interrupt_after_first_epoch(RESUMABLE, tmp_path / "a", sig)
+    assert returncode == code, err
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "interrupted"
+    saved = torch.load(status["checkpoint"], weights_only=True)
+    assert status["epochs_completed"] == len([row for row in saved["history"] if "val/loss" in row])
+    assert f"Resume with: {status['resume']}" in err
+    resume_args = status["resume"].split()[2:]  # after "python src/train.py"
+    result = run_script("train.py", *resume_args, log_dir=tmp_path / "b")
+    assert result.returncode == 0, result.stderr[-2000:]
+    resumed = read_metrics(single_run_dir(tmp_path / "b"))
+    assert resumed["test"] == uninterrupted["test"]
+    assert resumed["confusion_matrix"] == uninterrupted["confusion_matrix"]
+    assert [row["epoch"] for row in resumed["history"]] == [1, 2, 3]
+
+
+def test_ckpt_path_last_resumes_the_newest_run(tmp_path, capsys, mlp_checkpoint):
+    # With only one run in the log folder, `last` is that run's last.ckpt: an MLP, so a CNN is refused.
+    shutil.copytree(
+        mlp_checkpoint.parent.parent.parent.parent, tmp_path / "train", dirs_exist_ok=True
+    )
+    code, _ = run_in_process(tmp_path, "model=cnn", "ckpt_path=last")
+    assert code == 2 and "was saved for MLP" in " ".join(capsys.readouterr().err.split())
+
+
+def test_different_seeds_give_different_splits_and_results(tmp_path, mlp_checkpoint):
+    base = read_metrics(mlp_checkpoint.parent.parent)
+    result = run_script("train.py", *TINY, "seed=7", log_dir=tmp_path)
+    assert result.returncode == 0
+    other = read_metrics(single_run_dir(tmp_path))
+    assert other["test"]["acc"] != base["test"]["acc"]
+    assert other["history"][0]["val/loss"] != base["history"][0]["val/loss"]
+
+
+def test_two_runs_started_in_the_same_second_write_to_different_folders(tmp_path, data_dir):
+    processes = [_start([*TINY, "model.net.hidden=[32]"], tmp_path) for _ in range(2)]
+    for process in processes:
+        process.communicate(timeout=600)
+        assert process.returncode == 0
+    runs = sorted((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 2
+    assert all((run / "metrics.json").is_file() for run in runs)
+
+
+def test_two_processes_preparing_the_same_data_and_hog_cache_leave_one_correct_copy(
+    tmp_path, data_dir
+):
+    script = (
+        "import sys, torch; from mnistlab.data.datamodule import MnistFamilyDataModule as D; "
+        "dm = D(data_dir=sys.argv[1], hog={'orientations': 8, 'pixels_per_cell': 7}); "
+        "dm.prepare_data(); dm.setup(); print(float(dm._tensors['test_x'].sum()))"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    assert outputs[0] == outputs[1]
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    from mnistlab.data.catalog import DATASETS
+    from mnistlab.data.idx import check_copy
+
+    assert check_copy(DATASETS["mnist"], tmp_path / "MNIST" / "raw") == {}
+    assert len(list((tmp_path / "hog").iterdir())) == 1
