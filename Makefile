@@ -13,7 +13,7 @@ FASHION_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 ARGS ?=
 
-.PHONY: setup data fashion-source train test lint format tensorboard clean
+.PHONY: setup data fashion-source train test lint format tensorboard clean bench
 
 setup: $(INSTALLED) data
 
@@ -58,3 +58,6 @@ tensorboard: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+bench: setup
+	$(PY) bench/bench.py $(ARGS)

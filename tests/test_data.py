@@ -171,7 +171,9 @@ def make_dm(data_dir, **kwargs) -> MnistFamilyDataModule:
 def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_test_set(data_dir):
     dm = make_dm(data_dir, split_seed=1)
     assert dm.split_sizes() == {"train": 55000, "val": 5000, "test": 10000}
-    x, y = next(iter(dm.train_dataloader()))
+    group = next(iter(dm.train_dataloader()))
+    assert len(group) == 16  # data.steps_per_execution minibatches per Lightning step
+    x, y = group[0]
     assert x.shape == (128, 1, 28, 28) and x.dtype == torch.float32
     assert y.dtype == torch.int64
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
@@ -179,7 +181,10 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     assert dm.class_names == [str(d) for d in range(10)]
     test_y = torch.cat([y for _, y in dm.test_dataloader()])
     assert test_y[:5].tolist() == [7, 2, 1, 0, 4]
-    assert len(dm.train_dataloader()) == 430  # ceil(55000 / 128)
+    assert len(dm.train_dataloader().batches) == 430  # ceil(55000 / 128)
+    assert len(dm.train_dataloader()) == 27  # ceil(430 / 16)
+    groups = list(dm.train_dataloader())
+    assert sum(len(g) for g in groups) == 430 and sum(len(y) for g in groups for _, y in g) == 55000
 
 
 def test_the_split_depends_on_the_seed_only(data_dir):
@@ -210,7 +215,7 @@ def test_standardize_uses_the_training_split_statistics(data_dir):
 
 def test_training_batches_are_reshuffled_each_epoch_and_repeat_for_the_same_epoch(data_dir):
     dm = make_dm(data_dir)
-    loader = dm.train_dataloader()
+    loader = dm.train_dataloader().batches
     epoch = {"n": 0}
     loader.epoch = lambda: epoch["n"]
     first = next(iter(loader))[1]

@@ -272,6 +272,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     title = describe_run(cfg, net)
     if is_rank_zero():
         console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
 
@@ -319,6 +320,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "fit_time_s": round(fit_time, 2),
         "wall_time_s": round(time.perf_counter() - started, 2),
+        "first_batch_unix": module.first_batch_unix,
     }
     hparams = hparams_for_tensorboard(cfg)
     return finish_run(trainer, module, history, run, title, breakdown_md, out_dir, hparams)

@@ -73,6 +73,26 @@ class TensorBatches:
             yield self.x[index], self.y[index]
 
 
+class GroupedBatches:
+    """Consecutive batches in groups of `size`: one Lightning step trains on a whole group."""
+
+    def __init__(self, batches: TensorBatches, size: int) -> None:
+        self.batches, self.size = batches, size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.size)
+
+    def __iter__(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        group: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+
 def _positive_int(name: str, value: Any, what: str, example: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
@@ -98,6 +118,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         val_on_test: bool = False,
+        steps_per_execution: int = 16,
         split_seed: int = 0,
         standardize: bool = False,
         hog: dict | None = None,
@@ -114,6 +135,12 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             "data.eval_batch_size", eval_batch_size, "the batch size of validation and test", 1000
         )
         self.val_on_test = bool(val_on_test)
+        self.steps_per_execution = _positive_int(
+            "data.steps_per_execution",
+            steps_per_execution,
+            "how many minibatches one Lightning step trains on",
+            16,
+        )
         if not self.val_on_test:
             if (
                 isinstance(val_size, bool)
@@ -233,8 +260,11 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             world_size=trainer.world_size if trainer is not None else 1,
         )
 
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", self.batch_size, shuffle=True)
+    def train_dataloader(self) -> GroupedBatches:
+        # Distributed training synchronises gradients once per Lightning step: one batch each.
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        group = self.steps_per_execution if world_size == 1 else 1
+        return GroupedBatches(self._batches("train", self.batch_size, shuffle=True), group)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches("val", self.eval_batch_size, shuffle=False)

@@ -93,14 +93,21 @@ def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
     rows, cols = height // cell, width // cell
 
     # Central differences, zero on the border, as scikit-image's _hog_channel_gradient.
-    g_row = torch.zeros_like(images)
-    g_col = torch.zeros_like(images)
-    g_row[:, 1:-1, :] = images[:, 2:, :] - images[:, :-2, :]
-    g_col[:, :, 1:-1] = images[:, :, 2:] - images[:, :, :-2]
+    g_row = torch.empty_like(images)
+    g_col = torch.empty_like(images)
+    g_row[:, [0, -1], :] = 0
+    g_col[:, :, [0, -1]] = 0
+    torch.sub(images[:, 2:, :], images[:, :-2, :], out=g_row[:, 1:-1, :])
+    torch.sub(images[:, :, 2:], images[:, :, :-2], out=g_col[:, :, 1:-1])
     # Only whole cells count: pixels past the last one are ignored.
     g_row = g_row[:, : rows * cell, : cols * cell]
     g_col = g_col[:, : rows * cell, : cols * cell]
 
+    # A pixel without gradient adds nothing to any histogram; most MNIST pixels are background,
+    # so the costly part below runs on the others only (a fifth of them on MNIST).
+    g_row, g_col = g_row.reshape(-1), g_col.reshape(-1)
+    moving = ((g_row != 0) | (g_col != 0)).nonzero().squeeze(1)
+    g_row, g_col = g_row[moving], g_col[moving]
     magnitude = torch.hypot(g_row, g_col)
     orientation = torch.remainder(torch.rad2deg(torch.atan2(g_row, g_col)), 180.0)
     width_deg = 180.0 / p.orientations
@@ -108,23 +115,24 @@ def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
     # moves a gradient at a bin edge (45 degrees, say) to the next bin. Recompute those few
     # orientations exactly as scikit-image does; the others are too far from an edge to move.
     in_bins = orientation / width_deg
-    edge = ((in_bins - in_bins.round()).abs() < 1e-9) & (magnitude > 0)
-    where = edge.nonzero(as_tuple=True)
-    if where[0].numel():
-        rows_, cols_ = g_row[where].numpy(), g_col[where].numpy()
-        orientation[where] = torch.from_numpy(np.rad2deg(np.arctan2(rows_, cols_)) % 180)
+    edge = ((in_bins - in_bins.round()).abs() < 1e-9).nonzero().squeeze(1)
+    if edge.numel():
+        exact = np.rad2deg(np.arctan2(g_row[edge].numpy(), g_col[edge].numpy())) % 180
+        orientation[edge] = torch.from_numpy(exact)
     # Bin i holds [w*i, w*(i+1)): the same floats scikit-image compares against. An orientation
     # that rounds to 180.0 falls in no bin there, so here it goes to a spare slot, dropped below.
     upper = torch.tensor([width_deg * (i + 1) for i in range(p.orientations)], dtype=images.dtype)
     bins = torch.bucketize(orientation, upper, right=True)
 
+    # Histogram slot of each moving pixel: (image, cell, bin), summed with bincount.
+    pixels = rows * cell * cols * cell
     cell_row = torch.arange(rows * cell) // cell
     cell_col = torch.arange(cols * cell) // cell
-    cell_index = (cell_row[:, None] * cols + cell_col[None, :]) * (p.orientations + 1)
-    index = (cell_index + bins).reshape(n, -1)
+    cell_of_pixel = (cell_row[:, None] * cols + cell_col[None, :]).reshape(-1)
     slots = rows * cols * (p.orientations + 1)
-    hist = torch.zeros(n, slots, dtype=images.dtype)
-    hist.scatter_add_(1, index, magnitude.reshape(n, -1))
+    image, pixel = moving // pixels, moving % pixels
+    slot = image * slots + cell_of_pixel[pixel] * (p.orientations + 1) + bins
+    hist = torch.bincount(slot, weights=magnitude, minlength=n * slots)
     hist = hist.view(n, rows, cols, p.orientations + 1)[..., : p.orientations] / (cell * cell)
 
     b = p.cells_per_block
@@ -133,7 +141,7 @@ def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
     return _normalize_blocks(blocks, p.block_norm).reshape(n, -1)
 
 
-def hog_features(images: torch.Tensor, params: HogParams, chunk: int = 4096) -> torch.Tensor:
+def hog_features(images: torch.Tensor, params: HogParams, chunk: int = 1024) -> torch.Tensor:
     """HOG feature vectors (N, F) float32 of (N, H, W) images: uint8 (scaled by 1/255) or float."""
     params.check(min(images.shape[-2:]))
     out = []

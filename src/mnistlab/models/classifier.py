@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -69,60 +70,78 @@ class Classifier(pl.LightningModule):
         self.test_loss = MeanMetric()
         self.history: list[dict[str, float]] = []  # one row per epoch: train and val loss, acc
         self.test_results: dict[str, Any] = {}
-        self._train_sums: torch.Tensor | None = None
+        self.automatic_optimization = False  # training_step takes several optimizer steps
+        self._loss_sum = self._correct = None
+        self._seen = self._steps = self._next_check = 0
+        self._epoch_started = 0.0
+        self.first_batch_unix: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    # Training: sums kept on the device, read once per epoch (no per-step sync or metric object).
+    # Training. Each Lightning step receives a group of minibatches and takes one optimizer
+    # step per minibatch (Keras' steps_per_execution): the same updates as a plain loop, with
+    # the framework's per-step cost paid once per group. Loss and accuracy are summed on the
+    # device and read once per epoch: no host sync per step.
     def on_train_epoch_start(self) -> None:
-        self._train_sums = torch.zeros(3, device=self.device, dtype=torch.float64)
+        self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        self._seen = 0
+        self._epoch_started = time.perf_counter()
 
     def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        with torch.no_grad():
-            correct = (logits.argmax(1) == y).sum()
-            self._train_sums += torch.stack(
-                [loss.detach() * len(y), correct, torch.tensor(len(y), device=y.device)]
-            )
-        if batch_idx % DIVERGENCE_CHECK_EVERY == 0:
-            self._check_finite(batch_idx)
-        return loss
+        self, batches: list[tuple[torch.Tensor, torch.Tensor]], batch_idx: int
+    ) -> None:
+        if self.first_batch_unix is None:
+            self.first_batch_unix = time.time()  # how long a user waits before training starts
+        optimizer = self.optimizers()
+        for x, y in batches:
+            logits = self.net(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            with torch.no_grad():
+                self._loss_sum += loss.detach() * len(y)
+                self._correct += (logits.argmax(1) == y).sum()
+            self._seen += len(y)
+        self._steps += len(batches)
+        if self._steps >= self._next_check:
+            self._next_check = self._steps + DIVERGENCE_CHECK_EVERY
+            self._check_finite()
 
-    def _check_finite(self, batch_idx: int | None = None) -> None:
-        total = self._train_sums[0]
-        if torch.isfinite(total):
+    def _check_finite(self) -> None:
+        if torch.isfinite(self._loss_sum):
             return
         lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else None
-        where = f"epoch {self.current_epoch + 1}" + (
-            f", batch {batch_idx + 1}" if batch_idx is not None else ""
-        )
         hint = (
             f"Try a smaller learning rate, e.g. optimizer.lr={lr / 10:g}."
             if lr
             else "Try a smaller learning rate."
         )
+        epoch, step = self.current_epoch + 1, self.trainer.global_step
         raise DivergedError(
-            f"Training diverged: the loss became {total.item()} at {where}. {hint} The run's folder keeps "
-            "what was written so far (checkpoints of completed epochs, TensorBoard events).",
-            diverged_at={
-                "epoch": self.current_epoch + 1,
-                "batch": None if batch_idx is None else batch_idx + 1,
-            },
+            f"Training diverged: the loss became {self._loss_sum.item()} in epoch {epoch} (by "
+            f"optimizer step {step}). {hint} The run's folder keeps what was written so far "
+            "(checkpoints of completed epochs, TensorBoard events).",
+            diverged_at={"epoch": epoch, "optimizer_step": step},
             history=[dict(row) for row in self.history],
         )
 
     def on_train_epoch_end(self) -> None:
         self._check_finite()
-        sums = self.trainer.strategy.reduce(self._train_sums, reduce_op="sum")
-        loss, acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+        strategy = self.trainer.strategy
+        loss_sum = strategy.reduce(self._loss_sum, reduce_op="sum")
+        correct = strategy.reduce(self._correct.double(), reduce_op="sum")
+        seen = strategy.reduce(torch.tensor(float(self._seen), device=self.device), reduce_op="sum")
+        loss, acc = (loss_sum / seen).item(), (correct / seen).item()
         self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, sync_dist=True)
-        self._history_row()["train/loss"] = loss
-        self._history_row()["train/acc"] = acc
+        row = self._history_row()
+        row.update({"train/loss": loss, "train/acc": acc})
+        row["train/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:  # manual optimization steps its schedulers itself
+            scheduler.step()
 
     def _history_row(self) -> dict[str, float]:
         epoch = self.current_epoch + 1

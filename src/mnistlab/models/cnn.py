@@ -26,6 +26,7 @@ class CNN(nn.Module):
         dense: Sequence[int] = (25,),
         dropout: float = 0.0,
         activation: str = "relu",
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if len(input_shape) != 3:
@@ -80,8 +81,13 @@ class CNN(nn.Module):
             n_in = units
         head.append(nn.Linear(n_in, num_classes))
         self.classifier = nn.Sequential(*head)
+        # Channels-last makes the convolutions about twice as fast on CPU (oneDNN's layout);
+        # the same weights and the same results up to floating-point rounding.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=self.memory_format)
         return self.classifier(self.features(x))
 
 
