@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -258,9 +259,11 @@ def _interrupt_after_first_epoch(
     return process.returncode, " ".join(err.split()), single_run_dir(log_dir)
 
 
+# Dropout and a learning-rate schedule: both must continue exactly where they stopped.
 RESUMABLE = [
     "model=cnn",
     "model.net.dropout=0.3",
+    "scheduler=cosine",
     "trainer.max_epochs=3",
     "+trainer.limit_train_batches=60",
 ]
@@ -287,7 +290,7 @@ def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_resul
     saved = torch.load(status["checkpoint"], weights_only=True)
     assert status["epochs_completed"] == len([row for row in saved["history"] if "val/loss" in row])
     assert f"Resume with: {status['resume']}" in err
-    resume_args = status["resume"].split()[2:]  # after "python src/train.py"
+    resume_args = shlex.split(status["resume"])[2:]  # after "python src/train.py"
     result = run_script("train.py", *resume_args, log_dir=tmp_path / "b")
     assert result.returncode == 0, result.stderr[-2000:]
     resumed = read_metrics(single_run_dir(tmp_path / "b"))

@@ -59,7 +59,7 @@ def one_line(error: BaseException) -> str:
 
 
 def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
-    """Run one job; write status.json; return its test accuracy (Hydra's sweep value).
+    """Run one job; write status.json; return its test accuracy, if any (Hydra's sweep value).
 
     A user's mistake prints one paragraph and exits 2 (its traceback goes to the log file).
     Inside a multirun any failure is recorded and the sweep goes on; the sweep's report lists
@@ -100,4 +100,4 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
             raise SystemExit(2) from None
         raise
     write_status(out_dir, "completed")
-    return summary["test"]["acc"]
+    return summary.get("test", {}).get("acc")

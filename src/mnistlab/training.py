@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shlex
 import shutil
 import time
 import warnings
@@ -110,7 +111,7 @@ def _command(without: tuple[str, ...] = ()) -> str:
     hydra_cfg = _hydra_config()
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in without]
-    return " ".join(["python src/train.py", *kept])
+    return shlex.join(["python", "src/train.py", *kept])  # quoted: [9,9,16] is a shell glob
 
 
 def _write_failure(out_dir: Path, error: BaseException) -> DataError:
@@ -174,9 +175,8 @@ def configure_threads(cfg: DictConfig) -> None:
         log.info("Using %d torch thread(s) in this job.", threads)
 
 
-def hparams_for_tensorboard(cfg: DictConfig) -> dict[str, Any]:
+def hparams_for_tensorboard(plain: dict[str, Any]) -> dict[str, Any]:
     """The run's hyperparameters as flat scalars and strings, for TensorBoard's HParams tab."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
     params: dict[str, Any] = {
         "dataset": plain["data"]["dataset"],
         "features": "hog" if plain["data"].get("hog") else "pixels",
@@ -252,10 +252,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
     check_run_values(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=True)
     checkpoint_path = None
     if cfg.get("ckpt_path"):
         checkpoint_path = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
-        plain = OmegaConf.to_container(cfg, resolve=True)
         check_resumable(read_checkpoint(checkpoint_path), checkpoint_path, plain)
     strategy = str(cfg.trainer.get("strategy", ""))
     if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
@@ -281,7 +281,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         optimizer=make(cfg.optimizer),
         scheduler=make(cfg.scheduler) if cfg.get("scheduler") else None,
         class_names=datamodule.class_names,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=plain,
         data=datamodule.description,
     )
     guard = InterruptGuard(command=_command(without=("ckpt_path",)))
@@ -322,7 +322,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_s": round(time.perf_counter() - started, 2),
         "first_batch_unix": module.first_batch_unix,
     }
-    hparams = hparams_for_tensorboard(cfg)
+    hparams = hparams_for_tensorboard(plain)
     return finish_run(trainer, module, history, run, title, breakdown_md, out_dir, hparams)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -75,11 +76,13 @@ def val_loss_figure(curves: dict[str, list[dict[str, float]]], title: str) -> Fi
     """The validation loss per epoch of several runs, overlaid (one line per run)."""
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.subplots()
-    for label, history in curves.items():
+    colors = colormaps["tab10" if len(curves) <= 10 else "tab20"].colors
+    for i, (label, history) in enumerate(curves.items()):
         points = [(row["epoch"], row["val/loss"]) for row in history if "val/loss" in row]
         if points:
             epochs, values = zip(*points, strict=True)
-            ax.plot(epochs, values, marker=".", label=label)
+            style = ("-", "--", ":")[i // len(colors) % 3]  # more runs than colours: vary the line
+            ax.plot(epochs, values, style, marker=".", color=colors[i % len(colors)], label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation loss")
     ax.grid(alpha=0.3)

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from mnistlab.data.catalog import IDX_FILES, IMAGE_SIZE, dataset_info
-from mnistlab.data.hog import HogParams, cached_hog
+from mnistlab.data.hog import HogParams, cached_hog, hog_features
 from mnistlab.data.idx import read_idx
 from mnistlab.data.prepare import ensure_dataset, raw_dir
 from mnistlab.errors import ConfigError
@@ -71,6 +71,25 @@ class TensorBatches:
         for start in range(0, len(order), size):
             index = order[start : start + size]
             yield self.x[index], self.y[index]
+
+
+def scale_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, 28, 28) to floats in [0, 1] with a channel axis, as the notebooks (x / 255)."""
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+def normalize(x: torch.Tensor, normalization: dict[str, float]) -> torch.Tensor:
+    """Subtract the training split's mean and divide by its std (identity when not standardizing)."""
+    if normalization["mean"] == 0.0 and normalization["std"] == 1.0:
+        return x
+    return (x - normalization["mean"]) / normalization["std"]
+
+
+def model_inputs(images: torch.Tensor, description: dict[str, Any]) -> torch.Tensor:
+    """uint8 images (N, 28, 28) as a model trained on `description`'s data sees them."""
+    hog = description.get("hog")
+    x = hog_features(images, HogParams(**hog)) if hog else scale_pixels(images)
+    return normalize(x, description["normalization"])
 
 
 class GroupedBatches:
@@ -161,7 +180,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             self.hog.check(IMAGE_SIZE)
         self.source = source
         self.download = bool(download)
-        self.normalization: dict[str, float] = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
+        self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self._tensors: dict[str, torch.Tensor] = {}
 
     # What models need, from the data itself.
@@ -213,9 +232,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             )
             train_x, test_x = features["train"], features["test"]
         else:
-            # Scaled once to [0, 1] as the notebooks did (x / 255), with a channel axis.
-            train_x = raw["train_images"].unsqueeze(1).float().div_(255.0)
-            test_x = raw["test_images"].unsqueeze(1).float().div_(255.0)
+            train_x, test_x = scale_pixels(raw["train_images"]), scale_pixels(raw["test_images"])
 
         if self.val_on_test:
             fit_idx = torch.arange(len(train_y))
@@ -231,9 +248,9 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         if self.standardize:
             mean, std = fit_x.mean().item(), fit_x.std().item()
             self.normalization.update(mean=mean, std=std)
-            fit_x, val_x, test_x = ((t - mean) / std for t in (fit_x, val_x, test_x))
-        if self.hog is not None:
-            self.normalization["scale"] = 1.0  # features, not pixels
+            fit_x, val_x, test_x = (
+                normalize(t, self.normalization) for t in (fit_x, val_x, test_x)
+            )
 
         self._tensors = {
             "train_x": fit_x.contiguous(),
@@ -247,8 +264,19 @@ class MnistFamilyDataModule(pl.LightningDataModule):
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
+    def _on_device(self) -> None:
+        """On a GPU the whole dataset moves there once: no copy from the host at each step."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        if (
+            device is not None
+            and device.type != "cpu"
+            and self._tensors["train_x"].device != device
+        ):
+            self._tensors = {key: value.to(device) for key, value in self._tensors.items()}
+
     def _batches(self, split: str, batch_size: int, shuffle: bool) -> TensorBatches:
         trainer = self.trainer
+        self._on_device()
         return TensorBatches(
             self._tensors[f"{split}_x"],
             self._tensors[f"{split}_y"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ class Classifier(pl.LightningModule):
         self._loss_sum = self._correct = None
         self._seen = self._steps = self._next_check = 0
         self._epoch_started = 0.0
+        self._train_ended: float | None = None
         self.first_batch_unix: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,10 +86,20 @@ class Classifier(pl.LightningModule):
     # the framework's per-step cost paid once per group. Loss and accuracy are summed on the
     # device and read once per epoch: no host sync per step.
     def on_train_epoch_start(self) -> None:
+        # Manual optimization steps its scheduler itself: at the start of every epoch after the
+        # first, so the step is not lost when a run resumes from the previous epoch's checkpoint.
+        scheduler = self.lr_schedulers()
+        if scheduler is not None and self.current_epoch > 0:
+            with (
+                warnings.catch_warnings()
+            ):  # a resumed run steps it before its first optimizer step
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                scheduler.step()
         self._loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         self._correct = torch.zeros((), device=self.device, dtype=torch.int64)
         self._seen = 0
         self._epoch_started = time.perf_counter()
+        self._train_ended: float | None = None
 
     def training_step(
         self, batches: list[tuple[torch.Tensor, torch.Tensor]], batch_idx: int
@@ -102,8 +114,8 @@ class Classifier(pl.LightningModule):
             self.manual_backward(loss)
             optimizer.step()
             with torch.no_grad():
-                self._loss_sum += loss.detach() * len(y)
-                self._correct += (logits.argmax(1) == y).sum()
+                self._loss_sum.add_(loss.detach(), alpha=len(y))
+                self._correct.add_((logits.argmax(1) == y).sum())
             self._seen += len(y)
         self._steps += len(batches)
         if self._steps >= self._next_check:
@@ -138,10 +150,10 @@ class Classifier(pl.LightningModule):
         self.log_dict({"train/loss": loss, "train/acc": acc}, prog_bar=True, sync_dist=True)
         row = self._history_row()
         row.update({"train/loss": loss, "train/acc": acc})
-        row["train/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:  # manual optimization steps its schedulers itself
-            scheduler.step()
+        # Lightning validates (and checkpoints) before this hook: time both parts of the epoch.
+        now = time.perf_counter()
+        row["train/time_s"] = round((self._train_ended or now) - self._epoch_started, 3)
+        row["epoch/time_s"] = round(now - self._epoch_started, 3)
 
     def _history_row(self) -> dict[str, float]:
         epoch = self.current_epoch + 1
@@ -154,6 +166,10 @@ class Classifier(pl.LightningModule):
         logits = self.net(x)
         mean_loss.update(F.cross_entropy(logits, y), weight=len(y))
         metrics.update(logits, y)
+
+    def on_validation_epoch_start(self) -> None:
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            self._train_ended = time.perf_counter()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, self.val_loss)

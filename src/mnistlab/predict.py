@@ -1,0 +1,147 @@
+"""Classify a user's own pictures with a trained model, prepared as the training images were."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from mnistlab.checkpoints import read_checkpoint, resolve_ckpt_path
+from mnistlab.data.datamodule import model_inputs
+from mnistlab.data.images import Preprocess, load_gray, to_dataset_image
+from mnistlab.errors import ConfigError, DataError, UserError
+from mnistlab.training import build_net
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class SkippedFiles(UserError):
+    """Some inputs could not be classified; the others were."""
+
+
+def find_inputs(pattern: str) -> list[Path]:
+    """A file, every picture in a folder, or the files a glob pattern matches."""
+    path = Path(pattern).expanduser()
+    if path.is_dir():
+        return sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+    if path.is_file():
+        return [path]
+    matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+    if not matches:
+        raise ConfigError(
+            f"inputs={pattern} matches no file: give a picture, a folder of pictures, or a "
+            "quoted glob such as inputs='examples/*.png'."
+        )
+    return matches
+
+
+def load_model(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trained network and the description of its inputs, from the checkpoint alone."""
+    stored = checkpoint["hyper_parameters"]
+    config, data = OmegaConf.create(stored["config"]), stored["data"]
+    net = build_net(config.model, tuple(data["input_shape"]), len(data["class_names"]))
+    weights = {
+        k.removeprefix("net."): v
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith("net.")
+    }
+    net.load_state_dict(weights)
+    return net.eval(), data
+
+
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """Classify every input; print a table; write it as CSV. Returns the rows."""
+    out_dir = Path(cfg.paths.output_dir)
+    steps = Preprocess(**cfg.preprocess)
+    steps.check()
+    top_k = cfg.top_k
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(
+            f"top_k={top_k!r} must be a positive whole number (classes listed per picture)."
+        )
+    path = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+    net, data = load_model(read_checkpoint(path))
+    names = data["class_names"]
+    top_k = min(top_k, len(names))
+
+    images, files, skipped = [], [], []
+    for file in find_inputs(str(cfg.inputs)):
+        try:
+            images.append(to_dataset_image(load_gray(file), data["dataset"], steps))
+            files.append(file)
+        except DataError as e:
+            skipped.append((file, str(e)))
+            print(f"Skipped: {e}")
+
+    rows: list[dict[str, Any]] = []
+    if images:
+        with torch.no_grad():
+            inputs = model_inputs(torch.from_numpy(np.stack(images)), data)
+            probabilities = torch.softmax(net(inputs), dim=1)
+        values, indices = probabilities.topk(top_k, dim=1)
+        for file, p, i in zip(files, values.tolist(), indices.tolist(), strict=True):
+            row: dict[str, Any] = {
+                "file": str(file),
+                "predicted": names[i[0]],
+                "probability": round(p[0], 4),
+            }
+            for rank in range(1, top_k):
+                row[f"class_{rank + 1}"] = names[i[rank]]
+                row[f"probability_{rank + 1}"] = round(p[rank], 4)
+            rows.append(row)
+
+    output = Path(cfg.output) if cfg.get("output") else out_dir / "predictions.csv"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["file", "predicted", "probability"] + [
+        f"{k}_{r}" for r in range(2, top_k + 1) for k in ("class", "probability")
+    ]
+    with open(output, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    if cfg.get("save_inputs"):
+        folder = out_dir / "inputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, image in zip(files, images, strict=True):
+            Image.fromarray(image).save(folder / f"{file.stem}.png")
+
+    console = Console(width=120)
+    table = Table(title=f"Predictions of {path}", title_justify="left")
+    table.add_column("file")
+    table.add_column("predicted")
+    table.add_column("probability", justify="right")
+    for rank in range(2, top_k + 1):
+        table.add_column(f"#{rank}")
+    for row in rows:
+        others = [
+            f"{row[f'class_{r}']} ({row[f'probability_{r}']:.2f})" for r in range(2, top_k + 1)
+        ]
+        table.add_row(
+            Path(row["file"]).name,
+            f"[bold]{row['predicted']}[/bold]",
+            f"{row['probability']:.2f}",
+            *others,
+        )
+    console.print(table)
+    console.print(
+        f"Written to {output}"
+        + (f"; the 28x28 inputs in {out_dir / 'inputs'}" if cfg.get("save_inputs") else "")
+    )
+    if skipped:
+        raise SkippedFiles(
+            f"{len(skipped)} of {len(skipped) + len(rows)} input(s) skipped (listed above); the others were classified.",
+            skipped=[{"file": str(f), "reason": r} for f, r in skipped],
+        )
+    return {"rows": rows, "output": str(output)}
