@@ -3,13 +3,14 @@
     make bench                 # = python bench/bench.py
     python bench/bench.py --quick
 
-For each of the lab's four experiments: the median training epoch of a normal run
+For each of the lab's four experiments: the fastest training epoch of a normal run
 (`python src/train.py ...`, with its metrics, logging and progress bar) against a plain PyTorch
 loop over the same model, data, batch size and optimizer (tensors in memory, `randperm` batches,
 PyTorch's default memory format). The normal run's whole epoch, with the validation and two
 checkpoint writes the plain loop does not do, is shown beside it. Also: HOG features of the 70,000 MNIST
 images against scikit-image in one process, start-up time, time to the first training batch,
-peak memory. Ratios are the claims; the JSON keeps every number.
+peak memory. Each figure is the fastest of several alternating tries (other tenants of a shared
+machine only slow things down). Ratios are the claims; the JSON keeps every number.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,9 +53,14 @@ TARGETS = {
 }
 
 
-def median_epoch(times: list[float]) -> float:
-    """The median epoch, leaving out the first (warm-up) when there are three or more."""
-    return statistics.median(times[1:] if len(times) >= 3 else times)
+def fastest_epoch(runs: list[dict], key: str = "epoch_s") -> float:
+    """The fastest epoch over all runs, each run's first (warm-up) epoch left out.
+
+    On a shared machine other tenants only ever slow an epoch down, so the fastest one is the
+    best estimate of what the code costs; plain loop and project runs alternate, so both see
+    the same conditions.
+    """
+    return min(t for run in runs for t in (run[key][1:] or run[key]))
 
 
 def plain_loop(overrides: list[str], epochs: int) -> dict:
@@ -147,7 +152,7 @@ def hog_bench(quick: bool) -> dict:
     skimage_s = (time.perf_counter() - started) * len(images) / count
     return {
         "images": len(images),
-        "ours_s": statistics.median(ours_times),
+        "ours_s": min(ours_times),
         "skimage_one_process_s": skimage_s,
         "skimage_images_timed": count,
         "max_abs_difference": float(np.abs(ours[:count] - reference).max()),
@@ -167,7 +172,7 @@ def startup_bench(repeats: int = 5) -> dict:
                 capture_output=True,
             )
             times.append(time.perf_counter() - started)
-        out[flag] = statistics.median(times)
+        out[flag] = min(times)
     return out
 
 
@@ -198,19 +203,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training run (default 3)")
     parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each side, alternating (default 2)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="fewer epochs, scikit-image on a tenth of the images"
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "latest.json"))
     args = parser.parse_args()
-    epochs = 2 if args.quick else args.epochs
+    epochs, repeats = (2, 1) if args.quick else (args.epochs, args.repeats)
     console = Console(width=140)
-    results: dict = {"machine": machine(), "epochs": epochs, "experiments": {}}
+    results: dict = {"machine": machine(), "epochs": epochs, "repeats": repeats, "experiments": {}}
 
     for name, overrides in EXPERIMENTS.items():
         console.print(f"Timing {name} ...")
-        plain = plain_loop(overrides, epochs)
-        project = project_run(overrides, epochs)
-        ratio = median_epoch(project["epoch_s"]) / median_epoch(plain["epoch_s"])
+        plain, project = [], []
+        for _ in range(repeats):
+            plain.append(plain_loop(overrides, epochs))
+            project.append(project_run(overrides, epochs))
+        ratio = fastest_epoch(project) / fastest_epoch(plain)
         results["experiments"][name] = {"plain": plain, "project": project, "ratio": ratio}
     console.print("Timing HOG features ...")
     results["hog"] = hog_bench(args.quick)
@@ -239,15 +249,15 @@ def main() -> int:
         r["target"], r["met"] = limit, r["ratio"] <= limit
         table.add_row(
             name,
-            f"{median_epoch(r['plain']['epoch_s']):.2f}",
-            f"{median_epoch(r['project']['epoch_s']):.2f}",
+            f"{fastest_epoch(r['plain']):.2f}",
+            f"{fastest_epoch(r['project']):.2f}",
             f"{r['ratio']:.2f}x",
             f"<= {limit}x",
             verdict(r["met"]),
-            f"{median_epoch(r['project']['with_validation_s']):.2f}",
-            f"{100 * r['plain']['test_acc']:.2f}% / {100 * r['project']['test_acc']:.2f}%",
-            f"{r['project']['first_batch_s']:.1f} s",
-            f"{r['project']['peak_rss_mb']:.0f} MB",
+            f"{fastest_epoch(r['project'], 'with_validation_s'):.2f}",
+            f"{100 * r['plain'][-1]['test_acc']:.2f}% / {100 * r['project'][-1]['test_acc']:.2f}%",
+            f"{min(run['first_batch_s'] for run in r['project']):.1f} s",
+            f"{max(run['peak_rss_mb'] for run in r['project']):.0f} MB",
         )
     console.print(table)
 

@@ -187,3 +187,28 @@ def test_a_tensorboard_server_lists_the_run_and_its_scalars(runs):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_steps_per_execution_changes_speed_not_results(tmp_path, data_dir):
+    """16 minibatches per Lightning step (the default) or 1: the same updates, the same model."""
+    metrics, steps = [], []
+    for group in (16, 1):
+        log_dir = tmp_path / str(group)
+        result = run_script(
+            "train.py",
+            "data=mnist-hog",
+            "trainer.max_epochs=2",
+            f"data.steps_per_execution={group}",
+            log_dir=log_dir,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        run = single_run_dir(log_dir)
+        metrics.append(read_metrics(run))
+        steps.append(
+            torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+        )
+    assert steps == [2 * 430, 2 * 430]  # global_step counts optimizer steps either way
+    assert metrics[0]["test"] == metrics[1]["test"]
+    assert [row["train/loss"] for row in metrics[0]["history"]] == [
+        row["train/loss"] for row in metrics[1]["history"]
+    ]
