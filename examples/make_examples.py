@@ -4,7 +4,7 @@ They are drawn the way one draws with a mouse in an image editor (strokes of a r
 white canvas, off-centre, at sizes far from 28x28), by this script so that anyone can remake
 them. None comes from MNIST or Fashion-MNIST.
 
-    python examples/make_examples.py
+    python examples/make_examples.py      # writes examples/digits/ and examples/clothes/
 """
 
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
+DIGITS_DIR, CLOTHES_DIR = HERE / "digits", HERE / "clothes"
 
 # Pen strokes in a 100 x 100 box, one list of points per stroke.
 DIGITS = {
@@ -58,6 +59,8 @@ def canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
 
 
 def main() -> None:
+    DIGITS_DIR.mkdir(exist_ok=True)
+    CLOTHES_DIR.mkdir(exist_ok=True)
     rng = np.random.default_rng(2026)
     for i, (name, strokes) in enumerate(DIGITS.items()):
         width, height = (160, 200) if i % 2 else (240, 180)
@@ -75,11 +78,11 @@ def main() -> None:
             draw.line(points, fill=25, width=11, joint="curve")
             for x, y in (points[0], points[-1]):  # a round pen's ends
                 draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill=25)
-        image.save(HERE / f"digit-{name}.png")
+        image.save(DIGITS_DIR / f"digit-{name}.png")
     # One digit written light on dark, as chalk on a blackboard: the polarity is detected.
     image = Image.new("L", (150, 150), 20)
     ImageDraw.Draw(image).line([(45, 30), (105, 30), (65, 125)], fill=230, width=10)
-    image.save(HERE / "digit-7-chalk.png")
+    image.save(DIGITS_DIR / "digit-7-chalk.png")
     for name, outline in CLOTHES.items():
         image, draw = canvas(300, 260)
         draw.polygon([(60 + 1.9 * x, 20 + 2.2 * y) for x, y in outline], fill=70)
@@ -91,7 +94,7 @@ def main() -> None:
                 fill=70,
                 width=9,
             )
-        image.save(HERE / f"{name}.png")
+        image.save(CLOTHES_DIR / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -126,12 +126,12 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         table.add_column(f"#{rank}")
     for row in rows:
         others = [
-            f"{row[f'class_{r}']} ({row[f'probability_{r}']:.2f})" for r in range(2, top_k + 1)
+            f"{row[f'class_{r}']} ({row[f'probability_{r}']:.3f})" for r in range(2, top_k + 1)
         ]
         table.add_row(
             Path(row["file"]).name,
             f"[bold]{row['predicted']}[/bold]",
-            f"{row['probability']:.2f}",
+            f"{row['probability']:.3f}",
             *others,
         )
     console.print(table)
