@@ -63,7 +63,12 @@ def fastest_epoch(runs: list[dict], key: str = "epoch_s") -> float:
     return min(t for run in runs for t in (run[key][1:] or run[key]))
 
 
-def plain_loop(overrides: list[str], epochs: int) -> dict:
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_loop(overrides: list[str], epochs: int, device: torch.device) -> dict:
     """The reference: the same model, data, batch size and optimizer in a hand-written loop."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
@@ -71,25 +76,29 @@ def plain_loop(overrides: list[str], epochs: int) -> dict:
     datamodule = build_datamodule(cfg.data)
     if "channels_last" in cfg.model.net:
         cfg.model.net.channels_last = False  # PyTorch's default layout, as a plain loop has
-    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes).to(device)
     optimizer = make(cfg.optimizer)(params=net.parameters())
-    x, y = datamodule._tensors["train_x"], datamodule._tensors["train_y"]
+    x, y = datamodule._tensors["train_x"].to(device), datamodule._tensors["train_y"].to(device)
     batch = cfg.data.batch_size
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
         net.train()
-        order = torch.randperm(len(y))
+        order = torch.randperm(len(y), device=device)
         for start in range(0, len(y), batch):
             index = order[start : start + batch]
             loss = F.cross_entropy(net(x[index]), y[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        _synchronize(device)
         times.append(time.perf_counter() - started)
     net.eval()
     with torch.no_grad():
-        test_x, test_y = datamodule._tensors["test_x"], datamodule._tensors["test_y"]
+        test_x, test_y = (
+            datamodule._tensors["test_x"].to(device),
+            datamodule._tensors["test_y"].to(device),
+        )
         acc = float((net(test_x).argmax(1) == test_y).float().mean())
     return {"epoch_s": times, "test_acc": acc}
 
@@ -208,18 +217,28 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="fewer epochs, scikit-image on a tenth of the images"
     )
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="where both sides train"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "latest.json"))
     args = parser.parse_args()
     epochs, repeats = (2, 1) if args.quick else (args.epochs, args.repeats)
     console = Console(width=140)
-    results: dict = {"machine": machine(), "epochs": epochs, "repeats": repeats, "experiments": {}}
+    results: dict = {
+        "machine": machine(),
+        "device": args.device,
+        "epochs": epochs,
+        "repeats": repeats,
+        "experiments": {},
+    }
 
     for name, overrides in EXPERIMENTS.items():
         console.print(f"Timing {name} ...")
         plain, project = [], []
+        trainer = ["trainer=gpu"] if args.device == "cuda" else ["trainer=cpu"]
         for _ in range(repeats):
-            plain.append(plain_loop(overrides, epochs))
-            project.append(project_run(overrides, epochs))
+            plain.append(plain_loop(overrides, epochs, torch.device(args.device)))
+            project.append(project_run([*overrides, *trainer], epochs))
         ratio = fastest_epoch(project) / fastest_epoch(plain)
         results["experiments"][name] = {"plain": plain, "project": project, "ratio": ratio}
     console.print("Timing HOG features ...")

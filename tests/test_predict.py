@@ -154,9 +154,11 @@ def test_broken_files_are_skipped_with_a_reason_and_the_rest_classified(
     assert "Traceback" not in result.stderr
 
 
-def test_a_glob_with_no_match_is_a_clear_error(tmp_path, checkpoints):
+def test_a_glob_with_no_match_or_a_folder_without_pictures_is_a_clear_error(tmp_path, checkpoints):
     result, _ = run_predict(tmp_path, checkpoints["mnist"], tmp_path / "nothing-*.png")
     assert result.returncode == 2 and "matches no file" in " ".join(result.stderr.split())
+    result, _ = run_predict(tmp_path, checkpoints["mnist"], ROOT / "examples")
+    assert result.returncode == 2 and "holds no picture" in " ".join(result.stderr.split())
 
 
 def test_the_drawn_examples_are_read_and_classified(tmp_path, checkpoints):

@@ -33,9 +33,15 @@ def find_inputs(pattern: str) -> list[Path]:
     """A file, every picture in a folder, or the files a glob pattern matches."""
     path = Path(pattern).expanduser()
     if path.is_dir():
-        return sorted(
+        found = sorted(
             p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
+        if not found:
+            raise ConfigError(
+                f"inputs={pattern} holds no picture ({', '.join(sorted(IMAGE_SUFFIXES))}); its "
+                "subfolders are not searched: give one of them, or a quoted glob with ** ."
+            )
+        return found
     if path.is_file():
         return [path]
     matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
