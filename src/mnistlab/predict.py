@@ -48,7 +48,7 @@ def find_inputs(pattern: str) -> list[Path]:
     if not matches:
         raise ConfigError(
             f"inputs={pattern} matches no file: give a picture, a folder of pictures, or a "
-            "quoted glob such as inputs='examples/*.png'."
+            "quoted glob such as inputs='examples/digits/*.png'."
         )
     return matches
 

@@ -86,6 +86,18 @@ def describe_run(cfg: DictConfig | dict, net: nn.Module) -> str:
     return title
 
 
+def run_facts(config: dict[str, Any], net: nn.Module, title: str) -> dict[str, Any]:
+    """What a run trained, for its metrics.json: data, features, model, size, seed."""
+    return {
+        "title": title,
+        "dataset": config["data"]["dataset"],
+        "features": "hog" if config["data"].get("hog") else "pixels",
+        "model": type(net).__name__.lower(),
+        "parameters": total_parameters(net),
+        "seed": config["seed"],
+    }
+
+
 def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path | None) -> str:
     """Print the lab's Question 2 table and write it to params.md; return its Markdown."""
     rows = parameter_breakdown(net, input_shape)
@@ -309,13 +321,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run = {
         "task": "train",
         "command": _command(),
-        "title": title,
-        "dataset": cfg.data.dataset,
-        "features": "hog" if cfg.data.get("hog") else "pixels",
-        "model": type(net).__name__.lower(),
-        "parameters": total_parameters(net),
+        **run_facts(plain, net, title),
         "epochs": trainer.current_epoch,
-        "seed": cfg.seed,
         "test_weights": cfg.test_weights,
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
         "fit_time_s": round(fit_time, 2),
@@ -359,20 +366,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         cfg.trainer, logger=loggers, callbacks=[pl.callbacks.RichProgressBar()]
     )
     trainer.test(module, datamodule=datamodule, verbose=False)
+    history = checkpoint.get("history", [])
     run = {
         "task": "eval",
         "command": f"python src/eval.py ckpt_path={cfg.ckpt_path}",
         "checkpoint": str(checkpoint_path),
-        "title": title,
-        "dataset": config.data.dataset,
-        "features": "hog" if config.data.get("hog") else "pixels",
-        "model": type(net).__name__.lower(),
-        "parameters": total_parameters(net),
-        "epochs": checkpoint.get("epoch", 0) + 1,
-        "seed": config.seed,
+        **run_facts(stored["config"], net, title),
+        "epochs": len(history),
         "test_weights": checkpoint_path.name,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    return finish_run(
-        trainer, module, checkpoint.get("history", []), run, title, breakdown_md, out_dir
-    )
+    return finish_run(trainer, module, history, run, title, breakdown_md, out_dir)

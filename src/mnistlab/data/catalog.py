@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnistlab.errors import ConfigError
+
 # torchvision's file names inside <root>/<folder>/raw/.
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -79,8 +81,6 @@ DATASETS = {
 
 def dataset_info(name: str) -> DatasetInfo:
     """The catalog entry for `name`, or a clear error listing the known names."""
-    from mnistlab.errors import ConfigError
-
     if name not in DATASETS:
         raise ConfigError(
             f"Unknown dataset '{name}': expected one of {', '.join(DATASETS)}. "

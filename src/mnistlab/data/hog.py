@@ -104,7 +104,7 @@ def _hog_batch(images: torch.Tensor, p: HogParams) -> torch.Tensor:
     g_col = g_col[:, : rows * cell, : cols * cell]
 
     # A pixel without gradient adds nothing to any histogram; most MNIST pixels are background,
-    # so the costly part below runs on the others only (a fifth of them on MNIST).
+    # so the costly part below runs on the others only (28% of MNIST's pixels, 61% of Fashion's).
     g_row, g_col = g_row.reshape(-1), g_col.reshape(-1)
     moving = ((g_row != 0) | (g_col != 0)).nonzero().squeeze(1)
     g_row, g_col = g_row[moving], g_col[moving]

@@ -73,6 +73,7 @@ def _write_from_zarr(path: Path, out: Path) -> None:
 def _download(info: DatasetInfo, out: Path) -> None:
     import torchvision.datasets as tvd
 
+    out.parent.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent.parent) as tmp:
         getattr(tvd, info.folder)(tmp, train=True, download=True)
         _copy_idx_folder(Path(tmp) / info.folder / "raw", out)
