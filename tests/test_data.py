@@ -172,7 +172,7 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     dm = make_dm(data_dir, split_seed=1)
     assert dm.split_sizes() == {"train": 55000, "val": 5000, "test": 10000}
     group = next(iter(dm.train_dataloader()))
-    assert len(group) == 16  # data.steps_per_execution minibatches per Lightning step
+    assert len(group) == 32  # data.steps_per_execution minibatches per Lightning step
     x, y = group[0]
     assert x.shape == (128, 1, 28, 28) and x.dtype == torch.float32
     assert y.dtype == torch.int64
@@ -182,7 +182,7 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     test_y = torch.cat([y for _, y in dm.test_dataloader()])
     assert test_y[:5].tolist() == [7, 2, 1, 0, 4]
     assert len(dm.train_dataloader().batches) == 430  # ceil(55000 / 128)
-    assert len(dm.train_dataloader()) == 27  # ceil(430 / 16)
+    assert len(dm.train_dataloader()) == 14  # ceil(430 / 32)
     groups = list(dm.train_dataloader())
     assert sum(len(g) for g in groups) == 430 and sum(len(y) for g in groups for _, y in g) == 55000
 

@@ -26,7 +26,7 @@ def checkpoints(tmp_path_factory, data_dir) -> dict[str, Path]:
     runs = {
         "mnist": ("model=mlp", "data=mnist"),
         "hog": ("model=mlp", "data=mnist-hog"),
-        "fashion": ("model=cnn", "data=fashion", "+trainer.limit_train_batches=13"),
+        "fashion": ("model=cnn", "data=fashion", "+trainer.limit_train_batches=7"),
     }
     out = {}
     for name, overrides in runs.items():

@@ -265,7 +265,7 @@ RESUMABLE = [
     "model.net.dropout=0.3",
     "scheduler=cosine",
     "trainer.max_epochs=3",
-    "+trainer.limit_train_batches=8",
+    "+trainer.limit_train_batches=4",
 ]
 
 

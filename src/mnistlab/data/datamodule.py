@@ -137,7 +137,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         val_on_test: bool = False,
-        steps_per_execution: int = 16,
+        steps_per_execution: int = 32,
         split_seed: int = 0,
         standardize: bool = False,
         hog: dict | None = None,

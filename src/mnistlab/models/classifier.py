@@ -109,6 +109,7 @@ class Classifier(pl.LightningModule):
             self.first_batch_unix = time.time()  # how long a user waits before training starts
         optimizer = self.optimizers()
         direct = len(batches) > 1 and self._direct_steps_allowed()
+        loss_sum, correct, seen = self._loss_sum, self._correct, 0
         for x, y in batches:
             logits = self.net(x)
             loss = F.cross_entropy(logits, y)
@@ -122,9 +123,10 @@ class Classifier(pl.LightningModule):
                 self.manual_backward(loss)
                 optimizer.step()
             with torch.no_grad():
-                self._loss_sum.add_(loss.detach(), alpha=len(y))
-                self._correct.add_((logits.argmax(1) == y).sum())
-            self._seen += len(y)
+                loss_sum.add_(loss.detach(), alpha=len(y))
+                correct.add_((logits.argmax(1) == y).sum())
+            seen += len(y)
+        self._seen += seen
         if direct:  # count the steps as Lightning's own optimizer.step() would (global_step)
             progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
             for _ in batches:
