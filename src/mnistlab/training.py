@@ -187,19 +187,16 @@ def configure_threads(cfg: DictConfig) -> None:
         log.info("Using %d torch thread(s) in this job.", threads)
 
 
-def hparams_for_tensorboard(plain: dict[str, Any]) -> dict[str, Any]:
+def hparams_for_tensorboard(plain: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
     """The run's hyperparameters as flat scalars and strings, for TensorBoard's HParams tab."""
     params: dict[str, Any] = {
-        "dataset": plain["data"]["dataset"],
-        "features": "hog" if plain["data"].get("hog") else "pixels",
-        "model": plain["model"]["net"]["_target_"].rsplit(".", 1)[-1].lower(),
+        **{key: facts[key] for key in ("dataset", "features", "model", "seed")},
         "init": plain["model"].get("init"),
         "optimizer": plain["optimizer"]["_target_"].rsplit(".", 1)[-1],
         "lr": plain["optimizer"].get("lr"),
         "scheduler": (plain.get("scheduler") or {}).get("_target_", "none").rsplit(".", 1)[-1],
         "batch_size": plain["data"]["batch_size"],
         "max_epochs": plain["trainer"]["max_epochs"],
-        "seed": plain["seed"],
     }
     for key, value in plain["model"]["net"].items():
         if key != "_target_":
@@ -318,10 +315,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         verbose=False,
     )
 
+    facts = run_facts(plain, net, title)
     run = {
         "task": "train",
         "command": _command(),
-        **run_facts(plain, net, title),
+        **facts,
         "epochs": trainer.current_epoch,
         "test_weights": cfg.test_weights,
         "accelerator": type(trainer.accelerator).__name__.replace("Accelerator", "").lower(),
@@ -329,7 +327,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_s": round(time.perf_counter() - started, 2),
         "first_batch_unix": module.first_batch_unix,
     }
-    hparams = hparams_for_tensorboard(plain)
+    hparams = hparams_for_tensorboard(plain, facts)
     return finish_run(trainer, module, history, run, title, breakdown_md, out_dir, hparams)
 
 

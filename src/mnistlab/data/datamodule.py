@@ -158,7 +158,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             "data.steps_per_execution",
             steps_per_execution,
             "how many minibatches one Lightning step trains on",
-            16,
+            32,
         )
         if not self.val_on_test:
             if (
