@@ -35,7 +35,9 @@ from rich.table import Table
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.hog import HogParams, hog_features
 from mnistlab.data.idx import read_idx
-from mnistlab.training import build_datamodule, build_net, make
+from mnistlab.instantiate import make
+from mnistlab.models.build import build_net
+from mnistlab.tasks.components import build_datamodule
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = {
@@ -81,7 +83,7 @@ def plain_loop(overrides: list[str], epochs: int, device: torch.device) -> dict:
         cfg.model.net.channels_last = False  # PyTorch's default layout, as a plain loop has
     net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes).to(device)
     optimizer = make(cfg.optimizer)(params=net.parameters())
-    x, y = datamodule._tensors["train_x"].to(device), datamodule._tensors["train_y"].to(device)
+    x, y = datamodule.tensors["train_x"].to(device), datamodule.tensors["train_y"].to(device)
     batch = cfg.data.batch_size
     times = []
     for _ in range(epochs):
@@ -99,8 +101,8 @@ def plain_loop(overrides: list[str], epochs: int, device: torch.device) -> dict:
     net.eval()
     with torch.no_grad():
         test_x, test_y = (
-            datamodule._tensors["test_x"].to(device),
-            datamodule._tensors["test_y"].to(device),
+            datamodule.tensors["test_x"].to(device),
+            datamodule.tensors["test_y"].to(device),
         )
         acc = float((net(test_x).argmax(1) == test_y).float().mean())
     return {"epoch_s": times, "test_acc": acc}

@@ -13,7 +13,7 @@ from mnistlab.cli import run_job
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    from mnistlab.training import evaluate
+    from mnistlab.tasks.evaluate import evaluate
 
     return run_job(lambda: evaluate(cfg), Path(cfg.paths.output_dir))
 

@@ -14,7 +14,7 @@ from mnistlab.cli import run_job
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from mnistlab.predict import predict
+    from mnistlab.tasks.predict import predict
 
     run_job(lambda: predict(cfg), Path(cfg.paths.output_dir))
 

@@ -9,7 +9,7 @@ Writes sweep_report.md, sweep_report.csv and sweep_val_loss.png into the folder.
 import sys
 from pathlib import Path
 
-from mnistlab.analysis.sweep import REPORT_MD, write_report
+from mnistlab.analysis.sweep_report import REPORT_MD, write_report
 
 
 def main(argv: list[str]) -> int:

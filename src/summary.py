@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from mnistlab.errors import UserError
 
@@ -21,15 +22,23 @@ def main(overrides: list[str]) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
 
-    from mnistlab.training import build_datamodule, build_net, describe_run, show_breakdown
+    from mnistlab.analysis.params import breakdown_table, parameter_breakdown, total_parameters
+    from mnistlab.instantiate import make
+    from mnistlab.models.build import build_net
+    from mnistlab.run_info import describe
+    from mnistlab.terminal import console
 
     try:
-        datamodule = build_datamodule(cfg.data)
+        datamodule = make(cfg.data)
+        datamodule.prepare_data()
+        datamodule.setup()
         net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
     except UserError as e:
         sys.exit(f"Error: {e}")
-    print(describe_run(cfg, net))
-    show_breakdown(net, datamodule.input_shape, out_dir=None)
+    shape = datamodule.input_shape
+    parts = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("data", "model")}
+    console.print(describe(parts))
+    console.print(breakdown_table(parameter_breakdown(net, shape), total_parameters(net), shape))
 
 
 if __name__ == "__main__":

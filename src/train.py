@@ -14,7 +14,7 @@ from mnistlab.cli import run_job
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from mnistlab.training import train  # torch and Lightning load only when a run starts
+    from mnistlab.tasks.train import train  # torch and Lightning load only when a run starts
 
     return run_job(lambda: train(cfg), Path(cfg.paths.output_dir))
 

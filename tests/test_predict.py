@@ -13,9 +13,9 @@ from PIL import Image
 from conftest import ROOT, run_script, single_run_dir
 from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.catalog import DATASETS, IDX_FILES
-from mnistlab.data.datamodule import model_inputs
 from mnistlab.data.idx import read_idx
-from mnistlab.predict import load_model
+from mnistlab.data.inputs import model_inputs
+from mnistlab.models.build import load_trained_net
 
 COUNT = 120
 
@@ -26,7 +26,7 @@ def checkpoints(tmp_path_factory, data_dir) -> dict[str, Path]:
     runs = {
         "mnist": ("model=mlp", "data=mnist"),
         "hog": ("model=mlp", "data=mnist-hog"),
-        "fashion": ("model=cnn", "data=fashion", "+trainer.limit_train_batches=7"),
+        "fashion": ("model=cnn", "data=fashion", "trainer.limit_train_batches=224"),
     }
     out = {}
     for name, overrides in runs.items():
@@ -47,7 +47,7 @@ def dataset_images(dataset: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray
 
 def tensor_predictions(checkpoint: Path, pixels: np.ndarray) -> list[str]:
     """What the model says on the dataset's own tensors: the reference."""
-    net, data = load_model(read_checkpoint(checkpoint))
+    net, data = load_trained_net(read_checkpoint(checkpoint), str(checkpoint))
     with torch.no_grad():
         scores = net(model_inputs(torch.from_numpy(pixels), data))
     return [data["class_names"][i] for i in scores.argmax(1).tolist()]

@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from conftest import DATA_DIR, ROOT, TINY, read_metrics, run_script, single_run_dir
 from mnistlab.cli import run_job
 from mnistlab.data.catalog import IDX_FILES
-from mnistlab.training import train
+from mnistlab.tasks.train import train
 
 
 def run_in_process(tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR):
@@ -51,9 +51,15 @@ BAD_VALUES = {
         ("model.net.hidden=[-5]",),
         "model.net.hidden=[-5] must be a list of positive whole numbers",
     ),
-    "empty-hidden": (("model.net.hidden=[]",), "model.net.hidden=[] is empty"),
-    "dropout-1": (("model.net.dropout=1.0",), "model.net.dropout=1.0 is outside [0, 1)"),
-    "dropout-negative": (("model.net.dropout=-0.1",), "model.net.dropout=-0.1 is outside [0, 1)"),
+    "empty-hidden": (
+        ("model.net.hidden=[]",),
+        "model.net.hidden=[] must be a list of at least one positive whole number",
+    ),
+    "dropout-1": (("model.net.dropout=1.0",), "model.net.dropout=1.0 must be a number in [0, 1)"),
+    "dropout-negative": (
+        ("model.net.dropout=-0.1",),
+        "model.net.dropout=-0.1 must be a number in [0, 1)",
+    ),
     "zero-filters": (
         ("model=cnn", "model.net.filters=[9,0,16]"),
         "model.net.filters=[9, 0, 16] must be a list of positive",
@@ -66,12 +72,15 @@ BAD_VALUES = {
         ("model=cnn", "model.net.filters=[8,8,8,8,8,8]", "model.net.kernel_sizes=3"),
         "would leave less than 1x1. Use at most 4 blocks",
     ),
-    "lr-zero": (("optimizer.lr=0",), "optimizer.lr=0 is not a positive number"),
+    "lr-zero": (("optimizer.lr=0",), "optimizer.lr=0 must be a positive number"),
     "lr-negative": (
         ("optimizer=adam", "optimizer.lr=-0.01"),
-        "optimizer.lr=-0.01 is not a positive number",
+        "optimizer.lr=-0.01 must be a positive number",
     ),
-    "batch-size-zero": (("data.batch_size=0",), "data.batch_size=0 is not a positive whole number"),
+    "batch-size-zero": (
+        ("data.batch_size=0",),
+        "data.batch_size=0 must be a whole number of at least 1",
+    ),
     "val-split-takes-all": (
         ("data.val_size=60000",),
         "data.val_size=60000 must be a whole number from 1 to 59999",
@@ -90,7 +99,7 @@ BAD_VALUES = {
     ),
     "hog-orientations-zero": (
         ("data=mnist-hog", "data.hog.orientations=0"),
-        "data.hog.orientations=0 is not a whole number of at least 1",
+        "data.hog.orientations=0 must be a whole number of at least 1",
     ),
     "cnn-on-hog": (("model=cnn", "data=mnist-hog"), "model=cnn needs images"),
     "epochs-zero": (
@@ -100,9 +109,9 @@ BAD_VALUES = {
     "unknown-dataset": (("data.dataset=cifar",), "Unknown dataset 'cifar'"),
     "unknown-activation": (
         ("model.net.activation=swishy",),
-        "model.net.activation='swishy' is not an activation",
+        "model.net.activation='swishy' must be one of relu, tanh",
     ),
-    "unknown-init": (("model.init=he",), "model.init='he' is not one of keras, torch"),
+    "unknown-init": (("model.init=he",), "model.init='he' must be one of keras, torch"),
     "missing-checkpoint": (
         ("ckpt_path=/nowhere/last.ckpt",),
         "ckpt_path=/nowhere/last.ckpt does not exist",
@@ -130,7 +139,7 @@ def test_a_bad_value_is_refused_before_training_with_one_paragraph(
     [
         (("model=resnet",), "Could not find 'model/resnet'"),
         (("model.net.hiden=[3]",), "Key 'hiden' is not in struct"),
-        (("optimizer.lr=0",), "optimizer.lr=0 is not a positive number"),
+        (("optimizer.lr=0",), "optimizer.lr=0 must be a positive number"),
     ],
 )
 def test_the_real_command_shows_no_traceback_for_bad_values(tmp_path, args, message):
@@ -162,7 +171,7 @@ def test_resuming_with_another_model_or_dataset_is_refused(tmp_path, capsys, mlp
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "was saved for MLP" in err and "but this run is CNN" in err
     code, _ = run_in_process(tmp_path, "data=fashion", f"ckpt_path={mlp_checkpoint}")
-    assert code == 2 and "on fashion" in " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "on Fashion-MNIST" in " ".join(capsys.readouterr().err.split())
 
 
 def test_a_data_folder_that_cannot_be_written_is_named(tmp_path, capsys):
@@ -265,7 +274,7 @@ RESUMABLE = [
     "model.net.dropout=0.3",
     "scheduler=cosine",
     "trainer.max_epochs=3",
-    "+trainer.limit_train_batches=4",
+    "trainer.limit_train_batches=128",
 ]
 
 
@@ -288,7 +297,7 @@ def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_resul
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted"
     saved = torch.load(status["checkpoint"], weights_only=True)
-    assert status["epochs_completed"] == len([row for row in saved["history"] if "val/loss" in row])
+    assert f"holds the model at optimizer step {saved['global_step']:,}" in err
     assert f"Resume with: {status['resume']}" in err
     resume_args = shlex.split(status["resume"])[2:]  # after "python src/train.py"
     result = run_script("train.py", *resume_args, log_dir=tmp_path / "b")
@@ -333,7 +342,7 @@ def test_two_processes_preparing_the_same_data_and_hog_cache_leave_one_correct_c
     script = (
         "import sys, torch; from mnistlab.data.datamodule import MnistFamilyDataModule as D; "
         "dm = D(data_dir=sys.argv[1], hog={'orientations': 8, 'pixels_per_cell': 7}); "
-        "dm.prepare_data(); dm.setup(); print(float(dm._tensors['test_x'].sum()))"
+        "dm.prepare_data(); dm.setup(); print(float(dm.tensors['test_x'].sum()))"
     )
     processes = [
         subprocess.Popen(

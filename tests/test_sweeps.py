@@ -89,7 +89,7 @@ def test_a_failed_job_keeps_the_others_results_and_the_sweep_exits_non_zero(tmp_
         rows = {row["overrides"]: row for row in csv.DictReader(f)}
     assert rows["model.net.dropout=0.2"]["status"] == "completed"
     assert rows["model.net.dropout=1.5"]["status"] == "failed"
-    assert "outside [0, 1)" in rows["model.net.dropout=1.5"]["reason"]
+    assert "must be a number in [0, 1)" in rows["model.net.dropout=1.5"]["reason"]
     assert "1 run(s) failed" in (folder / "sweep_report.md").read_text()
     assert "Traceback" not in result.stderr
 

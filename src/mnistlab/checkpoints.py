@@ -1,30 +1,51 @@
-"""Checkpoints: finding and checking one, and stopping cleanly on Ctrl-C or SIGTERM."""
+"""Checkpoints written by this project's training: finding one, reading it, and what it holds."""
 
 from __future__ import annotations
 
-import signal
+import json
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from mnistlab.errors import ConfigError, Interrupted
+from mnistlab.errors import ConfigError
+from mnistlab.run_info import describe
 
 HINT = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
+RECORDER_KEY = "RunRecorder"  # where the run's history sits among the checkpoint's callback states
 
 
-def resolve_ckpt_path(value: str, log_dir: str | Path) -> Path:
-    """`last` means the newest last.ckpt of any training run under `log_dir`; else a path."""
-    if value != "last":
-        return Path(value)
-    found = sorted(Path(log_dir, "train").rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The newest training run under `log_dir` whose status says it completed, and that status."""
+    found = []
+    for status_file in Path(log_dir, "train").rglob("status.json"):
+        try:
+            status = json.loads(status_file.read_text())
+        except (OSError, ValueError):
+            continue
+        checkpoint = status_file.parent / "checkpoints" / "last.ckpt"
+        if status.get("status") == "completed" and checkpoint.is_file():
+            finished = status.get("completed_unix", status_file.stat().st_mtime)
+            found.append((finished, checkpoint, status))
     if not found:
         raise ConfigError(
-            f"ckpt_path=last found no last.ckpt under {Path(log_dir) / 'train'}. {HINT}"
+            f"ckpt_path=last found no completed training run under {Path(log_dir) / 'train'} "
+            "(a run's status.json says whether it completed; failed, interrupted and running runs "
+            f"are never picked). Give a checkpoint's path instead. {HINT}"
         )
-    return found[-1]
+    _, checkpoint, status = max(found, key=lambda item: item[0])
+    return checkpoint, status
+
+
+def resolve_ckpt_path(value: str, log_dir: str | Path) -> tuple[Path, str]:
+    """The checkpoint `value` names (`last`: the newest completed run's last.ckpt), and a line saying which."""
+    if value != "last":
+        return Path(value), ""
+    checkpoint, status = newest_completed_run(log_dir)
+    what = status.get("title", "")
+    acc = status.get("test_acc")
+    score = f", test accuracy {100 * acc:.2f}%" if isinstance(acc, float) else ""
+    return checkpoint, f"ckpt_path=last: {checkpoint} ({what}{score}), the newest completed run."
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -47,11 +68,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _what(config: dict[str, Any]) -> str:
-    data, net = config["data"], dict(config["model"]["net"])
-    target = net.pop("_target_", "?").rsplit(".", 1)[-1]
-    hog = f" HOG {data['hog']}" if data.get("hog") else ""
-    return f"{target} {net} on {data['dataset']}{hog}"
+def history(checkpoint: dict[str, Any]) -> list[dict[str, float]]:
+    """The per-epoch rows recorded up to the checkpoint."""
+    return checkpoint.get("callbacks", {}).get(RECORDER_KEY, {}).get("history", [])
+
+
+def saved_at(checkpoint: dict[str, Any]) -> str:
+    """Where training was when the checkpoint was written, in words."""
+    done = sum(1 for row in history(checkpoint) if "train/loss" in row)
+    return f"at optimizer step {checkpoint.get('global_step', 0):,} ({done} epoch(s) completed)"
 
 
 def check_resumable(checkpoint: dict[str, Any], path: Path, config: dict[str, Any]) -> None:
@@ -64,61 +89,28 @@ def check_resumable(checkpoint: dict[str, Any], path: Path, config: dict[str, An
     )
     if not same:
         raise ConfigError(
-            f"ckpt_path={path} was saved for {_what(saved)}, but this run is {_what(config)}. "
-            "Resume with the same model and data (the overrides in that run's "
-            ".hydra/overrides.yaml), or start afresh without ckpt_path."
+            f"ckpt_path={path} was saved for {describe(saved, detailed=True)}, but this run is "
+            f"{describe(config, detailed=True)}. Resume with the same model and data (the "
+            "overrides in that run's .hydra/overrides.yaml), or start afresh without ckpt_path."
         )
 
 
-class InterruptGuard(pl.Callback):
-    """Keep a checkpoint at every epoch boundary and, on Ctrl-C or SIGTERM, say how to resume.
-
-    Resuming restarts the interrupted epoch from its first batch: batch order and random state
-    depend only on the seed and the epoch, so the result equals an uninterrupted run's.
-    """
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-        self.interruption: Interrupted | None = None
-
-    def _last_path(self, trainer: pl.Trainer) -> Path | None:
-        callback = trainer.checkpoint_callback
-        if not isinstance(callback, pl.callbacks.ModelCheckpoint) or callback.dirpath is None:
-            return None
-        return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # So that even a run stopped in its first epoch leaves a checkpoint to resume from.
-        path = self._last_path(trainer)
-        if path is not None and not path.exists():
-            trainer.save_checkpoint(path)
-            # ModelCheckpoint then overwrites this file instead of writing last-v1.ckpt beside it.
-            trainer.checkpoint_callback.last_model_path = str(path)
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            how, code = "Ctrl-C", 128 + signal.SIGINT
-        elif isinstance(exception, SIGTERMException):
-            how, code = "SIGTERM", 128 + signal.SIGTERM
-        else:
-            return
-        path = self._last_path(trainer)
-        # Count what the checkpoint holds, not the loop: the two differ for the instant between
-        # an epoch's checkpoint and the loop counting that epoch done.
-        saved = (
-            torch.load(path, map_location="cpu", weights_only=True)
-            if path and path.is_file()
-            else {}
-        )
-        done = len([row for row in saved.get("history", []) if "val/loss" in row])
-        resume = f"{self.command} ckpt_path={path}"
-        self.interruption = Interrupted(
-            f"Interrupted by {how} during epoch {trainer.current_epoch + 1} of {trainer.max_epochs}. "
-            f"The model after {done} completed epoch(s) is saved in {path}. Resume with: {resume}",
-            exit_code=code,
-            resume=resume,
-            checkpoint=str(path),
-            epochs_completed=done,
+def check_position(checkpoint: dict[str, Any], path: Path, minibatches_per_step: int) -> None:
+    """Refuse to resume mid-epoch where Lightning would count the epoch's steps differently."""
+    position = checkpoint.get("MnistFamilyDataModule", {}).get("epoch_position")
+    mid_epoch = (
+        position is not None
+        and position["epoch"] == checkpoint.get("epoch")  # Lightning had not closed that epoch
+        and 0 < position["minibatches"] < position["of"]
+    )
+    if not mid_epoch:
+        return
+    if position["per_step"] > 1 and minibatches_per_step == 1:
+        raise ConfigError(
+            f"ckpt_path={path} was saved during epoch {position['epoch'] + 1}, after "
+            f"{position['minibatches']} of its {position['of']} minibatches, by a run that "
+            f"trained {position['per_step']} minibatches per Lightning step; this run's settings "
+            "need one per step, and Lightning would then count that epoch's steps differently. "
+            "Resume with the settings of the run that saved it, or from a checkpoint written at "
+            "the end of an epoch."
         )

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnistlab.errors import Interrupted, UserError
+from mnistlab.hydra_info import in_multirun
 
 log = logging.getLogger("mnistlab")
 STATUS_FILE = "status.json"
@@ -29,26 +31,16 @@ if not OmegaConf.has_resolver("pid"):
     OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
 
 
-def is_rank_zero() -> bool:
-    """False in the extra processes that distributed training starts (they write no files)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
-
-
-def in_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
 def write_status(out_dir: Path, status: str, **details: Any) -> None:
+    """status.json: running, completed, failed (with the reason) or interrupted (with the resume command)."""
+    from mnistlab.ranks import is_rank_zero
+
     if not is_rank_zero():
         return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / STATUS_FILE).write_text(
-            json.dumps({"status": status, **details}, indent=2) + "\n"
-        )
+        record = {"status": status, **details, f"{status}_unix": round(time.time(), 3)}
+        (out_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
     except OSError as e:  # a full disk must not hide the reason the job stopped
         print(f"(Could not write {out_dir / STATUS_FILE}: {e.strerror}.)", file=sys.stderr)
 
@@ -58,21 +50,23 @@ def one_line(error: BaseException) -> str:
     return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
 
 
+def _paragraph(text: str) -> str:
+    return "\n" + textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
+
+
 def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
-    """Run one job; write status.json; return its test accuracy, if any (Hydra's sweep value).
+    """Run one job; write status.json; return its validation objective, if any (Hydra's sweep value).
 
     A user's mistake prints one paragraph and exits 2 (its traceback goes to the log file).
     Inside a multirun any failure is recorded and the sweep goes on; the sweep's report lists
     it and the sweep exits non-zero at the end.
     """
+    write_status(out_dir, "running", pid=os.getpid())
     try:
         summary = task()
     except Interrupted as e:
         write_status(out_dir, "interrupted", reason=str(e), **e.details)
-        print(
-            "\n" + textwrap.fill(str(e), width=100, break_on_hyphens=False, break_long_words=False),
-            file=sys.stderr,
-        )
+        print(_paragraph(str(e)), file=sys.stderr)
         raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
         write_status(out_dir, "interrupted", reason="Ctrl-C outside training; nothing to resume.")
@@ -85,13 +79,7 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
         write_status(out_dir, "failed", reason=one_line(e), error=type(e).__name__, **details)
         log.debug("The job failed", exc_info=True)
         if isinstance(e, UserError):
-            print(
-                "\n"
-                + textwrap.fill(
-                    f"Error: {e}", width=100, break_on_hyphens=False, break_long_words=False
-                ),
-                file=sys.stderr,
-            )
+            print(_paragraph(f"Error: {e}"), file=sys.stderr)
         if in_multirun():
             if not isinstance(e, UserError):
                 print(f"\nJob failed ({out_dir}): {one_line(e)}", file=sys.stderr)
@@ -99,5 +87,7 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
         if isinstance(e, UserError):
             raise SystemExit(2) from None
         raise
-    write_status(out_dir, "completed")
-    return summary.get("test", {}).get("acc")
+    run = summary.get("run", {})
+    test = summary.get("test", {})
+    write_status(out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"))
+    return (run.get("objective") or {}).get("value")

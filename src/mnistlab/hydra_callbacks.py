@@ -13,7 +13,7 @@ class SweepReport(Callback):
     """Write the sweep's report into its folder; exit non-zero when any run failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnistlab.analysis.sweep import REPORT_MD, write_report
+        from mnistlab.analysis.sweep_report import REPORT_MD, write_report
 
         folder = Path(config.hydra.sweep.dir)
         if not folder.is_dir():

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistlab.data.idx import atomic_write
-from mnistlab.errors import ConfigError
+from mnistlab.checks import one_of, whole_number
+from mnistlab.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +36,26 @@ class HogParams:
     def check(self, image_size: int) -> None:
         """Refuse parameters that make no sense for `image_size` x `image_size` images."""
         fix = "Use e.g. data.hog.pixels_per_cell=4 (or 7) and data.hog.orientations=8."
-        if not isinstance(self.orientations, int) or self.orientations < 1:
-            raise ConfigError(
-                f"data.hog.orientations={self.orientations!r} is not a whole number of at "
-                f"least 1: it is how many orientation bins each cell's histogram has. {fix}"
-            )
-        if not isinstance(self.pixels_per_cell, int) or not 1 <= self.pixels_per_cell <= image_size:
-            raise ConfigError(
-                f"data.hog.pixels_per_cell={self.pixels_per_cell!r} must be a whole number from "
-                f"1 to {image_size} (the side of a square cell, in pixels, on {image_size}x"
-                f"{image_size} images). {fix}"
-            )
+        whole_number(
+            "data.hog.orientations", self.orientations,
+            "how many orientation bins each cell's histogram has", hint=fix,
+        )  # fmt: skip
+        whole_number(
+            "data.hog.pixels_per_cell", self.pixels_per_cell,
+            f"the side of a square cell, in pixels, on {image_size}x{image_size} images",
+            high=image_size, hint=fix,
+        )  # fmt: skip
         n_cells = image_size // self.pixels_per_cell
-        if not isinstance(self.cells_per_block, int) or not 1 <= self.cells_per_block <= n_cells:
-            raise ConfigError(
-                f"data.hog.cells_per_block={self.cells_per_block!r} must be a whole number from "
-                f"1 to {n_cells} (the image holds {n_cells}x{n_cells} cells of "
-                f"{self.pixels_per_cell} pixels). The lab uses data.hog.cells_per_block=1."
-            )
-        if self.block_norm not in BLOCK_NORMS:
-            raise ConfigError(
-                f"data.hog.block_norm={self.block_norm!r} is not one of scikit-image's "
-                f"{', '.join(BLOCK_NORMS)}; its default, L2-Hys, is the lab's."
-            )
+        whole_number(
+            "data.hog.cells_per_block", self.cells_per_block,
+            f"the side of a block, in cells (the image holds {n_cells}x{n_cells} cells of "
+            f"{self.pixels_per_cell} pixels)",
+            high=n_cells, hint="The lab uses data.hog.cells_per_block=1.",
+        )  # fmt: skip
+        one_of(
+            "data.hog.block_norm", self.block_norm, BLOCK_NORMS,
+            "scikit-image's block normalisation; its default, L2-Hys, is the lab's",
+        )  # fmt: skip
 
     def feature_length(self, image_size: int) -> int:
         """The length scikit-image gives: whole cells only, so floor(size / pixels_per_cell)."""

@@ -1,19 +1,19 @@
-"""The IDX file format of MNIST and Fashion-MNIST: write atomically, read, and check a copy."""
+"""The IDX files of MNIST and Fashion-MNIST: encoding one, and checking a copy against the catalog.
+
+torchvision reads them (its MNIST and FashionMNIST classes, and `read_sn3_pascalvincent_tensor`
+here); it has no writer, hence `idx_bytes`.
+"""
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
 import struct
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
 from mnistlab.data.catalog import IDX_FILES, IMAGE_SIZE, DatasetInfo
-from mnistlab.errors import DataError
 
 _MAGIC_UBYTE = 0x0800  # unsigned bytes; low byte is the number of dimensions
 
@@ -26,69 +26,16 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.tobytes()
 
 
-def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write to a temporary file beside `path`, then rename, so readers never see half a file.
-
-    A write that fails (full disk, no permission) raises DataError naming `path`.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise explain_write_error(Path(e.filename or path), e) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise explain_write_error(path, e) from e
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def explain_write_error(path: Path, error: OSError) -> DataError:
-    """One paragraph for a write that failed: full disk, no permission, or another OS error."""
-    if error.errno == errno.ENOSPC:
-        why = "the disk is full"
-        fix = "free some space, or choose another disk with paths.data_dir=<folder> or paths.log_dir=<folder>"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        why = "this user may not write there (or the disk is read-only)"
-        fix = "choose a writable folder with paths.data_dir=<folder> or paths.log_dir=<folder>"
-    elif error.errno in (errno.ENOTDIR, errno.EEXIST):
-        why = "a file stands where a folder should be"
-        fix = "move that file away, or choose another folder with paths.data_dir=<folder> or paths.log_dir=<folder>"
-    else:
-        why = error.strerror or str(error)
-        fix = "check the folder (paths.data_dir, paths.log_dir) and run again"
-    return DataError(f"Cannot write {path}: {why}. To fix: {fix}.")
-
-
 def read_idx(path: Path) -> np.ndarray:
-    """Read an uncompressed IDX file of unsigned bytes into an array, refusing a malformed one."""
-    data = Path(path).read_bytes()
-    if len(data) < 8:
-        raise ValueError(f"only {len(data)} bytes, too short for an IDX header")
-    magic = struct.unpack(">I", data[:4])[0]
-    ndim = magic & 0xFF
-    if magic & 0xFFFFFF00 != _MAGIC_UBYTE or ndim not in (1, 3):
-        raise ValueError(f"magic number {magic:#010x} is not an IDX file of bytes")
-    offset = 4 + 4 * ndim
-    shape = struct.unpack(f">{ndim}I", data[4:offset])
-    expected = offset + int(np.prod(shape))
-    if len(data) != expected:
+    """An IDX file's array, read by torchvision; ValueError when it is not a whole IDX file."""
+    try:
+        return read_sn3_pascalvincent_tensor(str(path), strict=True).numpy()
+    except (AssertionError, ValueError, KeyError, RuntimeError):
+        size = Path(path).stat().st_size
         raise ValueError(
-            f"{len(data)} bytes where its header {shape} needs {expected} (truncated?)"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+            f"not a whole IDX file ({size:,} bytes: truncated, or its header does not match "
+            "its length)"
+        ) from None
 
 
 def sha256(path: Path) -> str:

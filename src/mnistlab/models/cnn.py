@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mnistlab.checks import whole_numbers
 from mnistlab.errors import ConfigError
 from mnistlab.models import layers
 
@@ -36,11 +37,11 @@ class CNN(nn.Module):
                 "convolve). Use model=mlp with HOG features, or model=cnn with data=mnist or "
                 "data=fashion."
             )
-        filters = layers.sizes(filters, "model.net.filters", "the filters of each convolution")
+        filters = whole_numbers("model.net.filters", filters, "the filters of each convolution")
         if isinstance(kernel_sizes, int):
             kernel_sizes = [kernel_sizes] * len(filters)
-        kernels = layers.sizes(
-            kernel_sizes, "model.net.kernel_sizes", "each convolution's kernel size"
+        kernels = whole_numbers(
+            "model.net.kernel_sizes", kernel_sizes, "each convolution's kernel size"
         )
         if len(kernels) != len(filters):
             raise ConfigError(
@@ -48,10 +49,10 @@ class CNN(nn.Module):
                 f"model.net.filters={filters} has {len(filters)}: give one kernel size per "
                 "convolution, or a single number for all."
             )
-        widths = layers.sizes(
-            dense, "model.net.dense", "the width of each dense layer", allow_empty=True
+        widths = whole_numbers(
+            "model.net.dense", dense, "the width of each dense layer", allow_empty=True
         )
-        p = layers.dropout(dropout, "model.net.dropout")
+        p = layers.dropout_rate(dropout)
 
         channels, height, width = input_shape
         blocks: list[nn.Module] = []

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from mnistlab.checks import whole_numbers
 from mnistlab.models import layers
 
 
@@ -25,8 +26,8 @@ class MLP(nn.Sequential):
         dropout: float = 0.0,
         activation: str = "relu",
     ) -> None:
-        widths = layers.sizes(hidden, "model.net.hidden", "the width of each hidden layer")
-        p = layers.dropout(dropout, "model.net.dropout")
+        widths = whole_numbers("model.net.hidden", hidden, "the width of each hidden layer")
+        p = layers.dropout_rate(dropout)
         modules: list[nn.Module] = [nn.Flatten()]
         n_in = math.prod(input_shape)
         for width in widths:

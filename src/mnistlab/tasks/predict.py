@@ -1,4 +1,7 @@
-"""Classify a user's own pictures with a trained model, prepared as the training images were."""
+"""The predict task: a user's own pictures classified by a trained model, prepared as the training images were.
+
+Imports no training code: a checkpoint, the models and the pictures' recipe are all it needs.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from PIL import Image
-from rich.console import Console
 from rich.table import Table
 
 from mnistlab.checkpoints import read_checkpoint, resolve_ckpt_path
-from mnistlab.data.datamodule import model_inputs
+from mnistlab.checks import whole_number
 from mnistlab.data.images import Preprocess, load_gray, to_dataset_image
+from mnistlab.data.inputs import model_inputs
 from mnistlab.errors import ConfigError, DataError, UserError
-from mnistlab.training import build_net
+from mnistlab.models.build import load_trained_net
+from mnistlab.terminal import console
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -53,32 +57,16 @@ def find_inputs(pattern: str) -> list[Path]:
     return matches
 
 
-def load_model(checkpoint: dict[str, Any]) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The trained network and the description of its inputs, from the checkpoint alone."""
-    stored = checkpoint["hyper_parameters"]
-    config, data = OmegaConf.create(stored["config"]), stored["data"]
-    net = build_net(config.model, tuple(data["input_shape"]), len(data["class_names"]))
-    weights = {
-        k.removeprefix("net."): v
-        for k, v in checkpoint["state_dict"].items()
-        if k.startswith("net.")
-    }
-    net.load_state_dict(weights)
-    return net.eval(), data
-
-
 def predict(cfg: DictConfig) -> dict[str, Any]:
     """Classify every input; print a table; write it as CSV. Returns the rows."""
     out_dir = Path(cfg.paths.output_dir)
     steps = Preprocess(**cfg.preprocess)
     steps.check()
-    top_k = cfg.top_k
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ConfigError(
-            f"top_k={top_k!r} must be a positive whole number (classes listed per picture)."
-        )
-    path = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
-    net, data = load_model(read_checkpoint(path))
+    top_k = whole_number("top_k", cfg.top_k, "how many classes are listed per picture")
+    path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+    if chosen:
+        console.print(chosen)
+    net, data = load_trained_net(read_checkpoint(path), str(path))
     names = data["class_names"]
     top_k = min(top_k, len(names))
 
@@ -123,7 +111,6 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
         for file, image in zip(files, images, strict=True):
             Image.fromarray(image).save(folder / f"{file.stem}.png")
 
-    console = Console(width=120)
     table = Table(title=f"Predictions of {path}", title_justify="left")
     table.add_column("file")
     table.add_column("predicted")

@@ -1,0 +1,176 @@
+"""What a run found, recorded as it goes: one row per epoch, timings, TensorBoard on one axis,
+and the test results with their confusion matrix.
+
+Every value written to the loggers is placed at `trainer.global_step`, the number of optimizer
+steps (minibatches) so far: the training loss of a step at that step, an epoch's values at the
+step where it ended, the test results once, at the final step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from mnistlab.analysis.plots import confusion_figure, figure_pixels
+from mnistlab.models.classifier import metric_tag
+
+TRAIN_KEYS = ("train/loss", "train/acc")
+VAL_KEYS = ("val/loss", "val/acc", "val/f1_macro")
+
+
+def _scalars(metrics: dict[str, Any], keys) -> dict[str, float]:
+    return {k: float(metrics[k]) for k in keys if k in metrics}
+
+
+class RunRecorder(pl.Callback):
+    """Records the run for its reports and its loggers; the train and eval tasks read it afterwards.
+
+    `hparams` (plain values) go to TensorBoard's HParams tab with the test results. `final_step`
+    places the test results when no training ran (eval: the checkpoint's step).
+    """
+
+    def __init__(
+        self,
+        class_names: list[str],
+        title: str,
+        hparams: dict[str, Any] | None = None,
+        final_step: int | None = None,
+    ) -> None:
+        self.class_names = list(class_names)
+        self.title = title
+        self.hparams = hparams
+        self.final_step = final_step
+        self.history: list[dict[str, float]] = []
+        self.test: dict[str, Any] = {}
+        self.first_batch_unix: float | None = None
+        self.confusion = MulticlassConfusionMatrix(len(self.class_names))
+        self._last_step = 0
+        self._epoch_started = 0.0
+        self._training_closed = False
+        self._running: dict[str, Any] = {}
+
+    # The history travels in checkpoints, so a resumed run keeps its earlier epochs.
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(row) for row in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(row) for row in state_dict.get("history", [])]
+
+    def _row(self, trainer: pl.Trainer) -> dict[str, float]:
+        epoch = trainer.current_epoch + 1
+        if not self.history or self.history[-1]["epoch"] != epoch:
+            self.history.append({"epoch": epoch})
+        return self.history[-1]
+
+    def _log(self, trainer: pl.Trainer, values: dict[str, float], step: int | None = None) -> None:
+        if values:
+            for logger in trainer.loggers:
+                logger.log_metrics(values, step=trainer.global_step if step is None else step)
+
+    # Training.
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_step = trainer.global_step
+        self._epoch_started = time.perf_counter()  # a run resumed mid-epoch gets no epoch start
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_started = time.perf_counter()
+        self._training_closed = False
+        self._running: dict[str, Any] = {}
+        self._row(trainer)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.first_batch_unix is None:
+            self.first_batch_unix = time.time()  # how long a user waits before training starts
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        """The loss of every `log_every_n_steps`-th optimizer step, at that step."""
+        now, every = trainer.global_step, trainer.log_every_n_steps
+        due = [s for s in range(self._last_step + 1, now + 1) if every and s % every == 0]
+        if due:
+            losses = outputs["losses"]
+            for step in due:  # the minibatch that completed `step`; the last one when accumulating
+                index = max(0, len(losses) - 1 - (now - step))
+                self._log(trainer, {"train/loss_step": float(losses[index])}, step)
+        self._last_step = now
+        self._running = {k: outputs[k] for k in TRAIN_KEYS}
+
+    def _close_training(self, trainer: pl.Trainer) -> None:
+        """The epoch's training loss and accuracy, once its last minibatch is trained."""
+        if self._training_closed:
+            return
+        self._training_closed = True
+        values = _scalars(self._running, TRAIN_KEYS)
+        row = self._row(trainer)
+        row.update(values)
+        row["train/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
+        self._log(trainer, values)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.is_last_batch:
+            self._close_training(trainer)  # before validation and the checkpoint written after it
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        values = _scalars(trainer.callback_metrics, VAL_KEYS)
+        self._row(trainer).update(values)
+        self._log(trainer, values)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close_training(trainer)
+        self._row(trainer)["epoch/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
+
+    # Test.
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.confusion = self.confusion.to(pl_module.device)
+        self.confusion.reset()
+
+    def on_test_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        self.confusion.update(outputs["preds"], outputs["target"])
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        confusion = self.confusion.compute().long().cpu()  # gathered across processes
+        prefix = "test/f1/"
+        self.test = {
+            "loss": float(metrics["test/loss"]),
+            "acc": float(metrics["test/acc"]),
+            "f1_macro": float(metrics["test/f1_macro"]),
+            "f1_per_class": {
+                name: float(metrics[prefix + metric_tag(name)]) for name in self.class_names
+            },
+            "confusion_matrix": confusion.tolist(),
+        }
+        self._write_test_results(trainer, metrics, confusion)
+
+    def _write_test_results(
+        self, trainer: pl.Trainer, metrics: dict, confusion: torch.Tensor
+    ) -> None:
+        if not trainer.is_global_zero:
+            return
+        step = trainer.global_step if self.final_step is None else self.final_step
+        scores = _scalars(metrics, ("test/acc", "test/f1_macro", "test/loss"))
+        per_class = {k: float(v) for k, v in metrics.items() if k.startswith("test/f1/")}
+        best = [row["val/loss"] for row in self.history if "val/loss" in row]
+        for logger in trainer.loggers:
+            if self.hparams is not None and isinstance(logger, pl.loggers.TensorBoardLogger):
+                # The HParams tab: hyperparameters beside the run's real results (written once).
+                summary = {**scores, **({"val/best_loss": min(best)} if best else {})}
+                logger.log_hyperparams(self.hparams, metrics=summary, step=step)
+                logger.log_metrics(per_class, step=step)
+            else:
+                logger.log_metrics({**scores, **per_class}, step=step)
+            if isinstance(logger, pl.loggers.TensorBoardLogger):
+                figure = confusion_figure(confusion.tolist(), self.class_names, self.title)
+                logger.experiment.add_image(
+                    "test/confusion_matrix", figure_pixels(figure), step, dataformats="HWC"
+                )
+            logger.save()

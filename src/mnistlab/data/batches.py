@@ -1,0 +1,123 @@
+"""Minibatches sliced from in-memory tensors: shuffled and resumable for training, in order for evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+Minibatch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch `epoch`: a function of (seed, epoch) only, so a resumed run repeats it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+class EvalBatches:
+    """Validation or test minibatches in their stored order; with several processes, each takes every k-th example."""
+
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(range(self.rank, len(self.y), self.world_size)) / self.batch_size)
+
+    def __iter__(self) -> Iterator[Minibatch]:
+        if self.world_size == 1:
+            for start in range(0, len(self.y), self.batch_size):  # views, no copy
+                yield (
+                    self.x[start : start + self.batch_size],
+                    self.y[start : start + self.batch_size],
+                )
+            return
+        order = torch.arange(self.rank, len(self.y), self.world_size, device=self.y.device)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield self.x[index], self.y[index]
+
+
+class MinibatchGroup:
+    """Consecutive training minibatches handed to one Lightning step.
+
+    Each minibatch is sliced only when the step trains on it, so the loader's position is what
+    training reached, whatever Lightning fetched ahead of time.
+    """
+
+    def __init__(self, source: TrainBatches, first: int, count: int) -> None:
+        self.source, self.first, self.count = source, first, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Minibatch]:
+        for index in range(self.first, self.first + self.count):
+            yield self.source.minibatch(index)
+
+
+class TrainBatches:
+    """One epoch of shuffled training minibatches, in groups of `group` per Lightning step.
+
+    The order depends on (seed, epoch) only. The position within the epoch is saved in
+    checkpoints (Lightning's `state_dict` protocol for data loaders), so a run resumed from a
+    checkpoint written mid-epoch continues with the next minibatch. With several processes
+    each takes every k-th example of the same order, in equal shares.
+
+    Iterable only: Lightning then counts its steps as they come, and a group of one minibatch
+    is `CountedTrainBatches`, whose length Lightning's batch-based settings use.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        group: int = 1,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.x, self.y, self.batch_size, self.group = x, y, batch_size, group
+        self.seed, self.epoch = seed, epoch
+        self.rank, self.world_size = rank, world_size
+        self.examples = len(y) // world_size  # equal shares, so every process takes as many steps
+        self.minibatches = math.ceil(self.examples / batch_size)
+        self.position = 0  # minibatches of the current epoch handed to training
+        self._order: torch.Tensor | None = None
+        self._epoch = -1
+        self._resume: dict[str, int] | None = None
+
+    def minibatch(self, index: int) -> Minibatch:
+        assert self._order is not None, "iterate the loader before taking minibatches"
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        self.position = index + 1
+        return self.x[rows], self.y[rows]
+
+    def __iter__(self) -> Iterator[MinibatchGroup]:
+        self._epoch = self.epoch()
+        order = epoch_order(len(self.y), self.seed, self._epoch)
+        self._order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
+        resume, self._resume = self._resume, None
+        start = resume["position"] if resume and resume["epoch"] == self._epoch else 0
+        self.position = start
+        for first in range(start, self.minibatches, self.group):
+            yield MinibatchGroup(self, first, min(self.group, self.minibatches - first))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "position": self.position, "group": self.group}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = dict(state)
+
+
+class CountedTrainBatches(TrainBatches):
+    """Training minibatches one per Lightning step, with a length: Lightning counts every minibatch."""
+
+    def __len__(self) -> int:
+        return self.minibatches

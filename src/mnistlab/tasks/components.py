@@ -1,0 +1,71 @@
+"""Building a run's parts from Hydra's config: data, trainer, callbacks, loggers, threads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from mnistlab.checks import whole_number
+from mnistlab.data.datamodule import MnistFamilyDataModule
+from mnistlab.hydra_info import hydra_config
+from mnistlab.instantiate import make
+
+log = logging.getLogger(__name__)
+# Lightning's own notes (device availability, advertisements) are not this project's output.
+for name in ("pytorch_lightning", "lightning_fabric"):
+    logging.getLogger(name).setLevel(logging.WARNING)
+# Lightning's own call of a torch API this torch deprecates (not ours to fix): keyed on its module.
+warnings.filterwarnings(
+    "ignore", category=FutureWarning, module=r"pytorch_lightning\.utilities\._pytree"
+)
+
+
+def build_datamodule(data_cfg: DictConfig) -> MnistFamilyDataModule:
+    datamodule = make(data_cfg)
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
+def build_trainer(cfg: DictConfig, own_callbacks: list[pl.Callback]) -> pl.Trainer:
+    """The Trainer of `cfg.trainer` with the configured callbacks and loggers, and ours."""
+    callbacks = [make(c) for c in (cfg.get("callbacks") or {}).values() if c] + own_callbacks
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    # No bar configured means none: Lightning's default one counts its own steps, not minibatches.
+    bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
+    loggers = [make(c) for c in (cfg.get("logger") or {}).values() if c]
+    return make(cfg.trainer, callbacks=callbacks, logger=loggers, enable_progress_bar=bar)
+
+
+def device_line(trainer: pl.Trainer) -> str:
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        where = f"GPU {device} ({torch.cuda.get_device_name(device)})"
+    else:
+        where = f"{device.type.upper()} ({torch.get_num_threads()} torch threads)"
+    processes = f", {trainer.world_size} processes" if trainer.world_size > 1 else ""
+    return f"Device: {where}{processes}"
+
+
+def configure_threads(threads: Any) -> None:
+    """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs."""
+    hydra_cfg = hydra_config()
+    launcher = hydra_cfg.launcher if hydra_cfg else {}
+    if threads is None and "joblib" in str(launcher.get("_target_", "")).lower():
+        cores = os.cpu_count() or 1
+        jobs = launcher.get("n_jobs") or 1
+        jobs = cores if jobs < 0 else min(jobs, cores)
+        threads = max(1, cores // jobs)
+    if threads is not None:
+        torch.set_num_threads(
+            whole_number("threads", threads, "how many torch threads each job uses",
+                         hint="Use null to use every core.")
+        )  # fmt: skip
+        log.info("Using %d torch thread(s) in this job.", threads)

@@ -1,0 +1,80 @@
+"""What a task leaves behind: the tables on the terminal and the files of its run folder."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from mnistlab.analysis.params import (
+    breakdown_markdown,
+    breakdown_table,
+    parameter_breakdown,
+    total_parameters,
+)
+from mnistlab.analysis.run_report import results_renderable, run_summary, write_run_files
+from mnistlab.errors import DataError
+from mnistlab.files import explain_write_error
+from mnistlab.ranks import is_rank_zero
+from mnistlab.terminal import console
+
+# Below this much free space, a failed write during training is taken for a full disk.
+FULL_DISK_MB = 64
+
+
+def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path | None) -> str:
+    """Print the lab's Question 2 table and write it to params.md; return its Markdown."""
+    rows = parameter_breakdown(net, input_shape)
+    total = total_parameters(net)
+    markdown = breakdown_markdown(rows, total, input_shape)
+    if is_rank_zero():
+        console.print(breakdown_table(rows, total, input_shape))
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "params.md").write_text(markdown)
+    return markdown
+
+
+def finish_run(
+    results: dict[str, Any],
+    history: list[dict[str, float]],
+    class_names: list[str],
+    run: dict[str, Any],
+    breakdown_md: str,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Print the closing tables and write the run's files; return the run's summary."""
+    summary = run_summary(results, history, class_names, run)
+    if not is_rank_zero():
+        return summary
+    console.print(results_renderable(summary, run["title"]))  # first: a full disk cannot lose them
+    try:
+        write_run_files(out_dir, summary, run["title"], breakdown_md)
+    except OSError as e:
+        raise explain_write_error(Path(e.filename or out_dir), e) from e
+    console.print(
+        f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)"
+    )
+    return summary
+
+
+def write_failure(out_dir: Path, error: BaseException) -> DataError | None:
+    """The error to show when training stopped because its checkpoints or logs could not be written.
+
+    An OSError says so itself; torch's checkpoint writer raises a RuntimeError instead, so a
+    nearly full disk under the run folder is taken as the cause.
+    """
+    if isinstance(error, OSError) and error.errno != errno.ENOSPC:
+        return explain_write_error(Path(error.filename or out_dir), error)
+    free_mb = shutil.disk_usage(out_dir).free / 2**20 if out_dir.exists() else None
+    full = isinstance(error, OSError) or (free_mb is not None and free_mb < FULL_DISK_MB)
+    if not full:
+        return None
+    space = f" ({free_mb:.0f} MB free)" if free_mb is not None else ""
+    return DataError(
+        f"Cannot write the run's checkpoints and logs in {out_dir}: the disk is full{space}. To "
+        "fix: free some space, or write logs elsewhere with paths.log_dir=<folder>, then run again."
+    )

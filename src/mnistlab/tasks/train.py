@@ -1,0 +1,158 @@
+"""The train task: from Hydra's config to a trained model and a run folder that answers the lab."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from mnistlab.analysis.params import total_parameters
+from mnistlab.callbacks.interrupt import InterruptGuard
+from mnistlab.callbacks.recorder import RunRecorder
+from mnistlab.checkpoints import (
+    check_position,
+    check_resumable,
+    read_checkpoint,
+    resolve_ckpt_path,
+)
+from mnistlab.checks import one_of, positive_number, whole_number
+from mnistlab.errors import ConfigError
+from mnistlab.hydra_info import command_line, in_multirun
+from mnistlab.instantiate import make
+from mnistlab.models.build import build_net
+from mnistlab.models.classifier import Classifier
+from mnistlab.ranks import is_rank_zero
+from mnistlab.run_info import describe, hyperparameters, run_facts
+from mnistlab.tasks.components import (
+    build_datamodule,
+    build_trainer,
+    configure_threads,
+    device_line,
+)
+from mnistlab.tasks.records import finish_run, show_breakdown, write_failure
+from mnistlab.tasks.steps import lightning_step_settings, minibatches_per_step
+from mnistlab.terminal import console
+
+
+def check_run_values(cfg: DictConfig) -> None:
+    """Refuse values that would only fail later, once training has started."""
+    one_of(
+        "test_weights", cfg.test_weights, ("last", "best"),
+        "the weights scored on the test set: the final model (as the notebooks) or the "
+        "lowest validation loss",
+    )  # fmt: skip
+    whole_number("seed", cfg.seed, "what seeds weights, split and batch order", low=0,
+                 hint="E.g. seed=7.")  # fmt: skip
+    positive_number(
+        "optimizer.lr", cfg.optimizer.get("lr"), "the learning rate, the size of each step",
+        hint="The lab's is optimizer.lr=0.001.",
+    )  # fmt: skip
+    whole_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), "how many times training "
+                 "goes through the data", hint="The notebooks train for 10.")  # fmt: skip
+    strategy = str(cfg.trainer.get("strategy", ""))
+    if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
+        raise ConfigError(
+            f"trainer.strategy={strategy} starts its extra processes by re-running this command, "
+            "which a multirun cannot do. Run each variant as a single run (without -m), or sweep "
+            "with one device per job (trainer=cpu, or hydra/launcher=joblib for jobs side by side)."
+        )
+
+
+def objective(name: str, history: list[dict[str, float]], epoch: int | None) -> dict[str, Any]:
+    """The validation value a sweep optimises, from the epoch whose weights were kept."""
+    if not name.startswith("val/"):
+        raise ConfigError(
+            f"optimized_metric={name!r} must be a validation metric (val/acc, val/loss, "
+            "val/f1_macro): hyperparameters are chosen on validation data, never on the test set."
+        )
+    rows = [row for row in history if name in row and (epoch is None or row["epoch"] == epoch)]
+    return {"metric": name, "value": rows[-1][name] if rows else None, "epoch": epoch}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test once, and write the run folder; return the run's summary."""
+    started = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    check_run_values(cfg)
+    objective(cfg.optimized_metric, [], None)  # refuse a test metric before training
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    checkpoint_path, checkpoint = None, None
+    if cfg.get("ckpt_path"):
+        checkpoint_path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+        if chosen:
+            console.print(chosen)
+        checkpoint = read_checkpoint(checkpoint_path)
+        check_resumable(checkpoint, checkpoint_path, plain)
+    configure_threads(cfg.get("threads"))
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = build_datamodule(cfg.data)
+    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    title = describe(plain)
+    if is_rank_zero():
+        console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
+
+    recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
+    guard = InterruptGuard(command=command_line("src/train.py", without=("ckpt_path",)))
+    trainer = build_trainer(cfg, [recorder, guard])
+    scheduler = make(cfg.scheduler) if cfg.get("scheduler") else None
+    settings = lightning_step_settings(trainer, scheduler, cfg.get("callbacks"))
+    group, why = minibatches_per_step(datamodule.steps_per_execution, settings)
+    if checkpoint is not None:
+        check_position(checkpoint, checkpoint_path, group)
+    datamodule.steps_per_execution = group
+    if is_rank_zero():
+        console.print(device_line(trainer) + (f"\n{why}" if why else ""))
+
+    module = Classifier(
+        net,
+        optimizer=make(cfg.optimizer),
+        scheduler=scheduler,
+        class_names=datamodule.class_names,
+        grouped_steps=group > 1,
+        config=plain,
+        data=datamodule.description,
+    )
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint_path, weights_only=True)
+    except BaseException as e:
+        if guard.interruption is not None:
+            raise guard.interruption from None
+        failure = write_failure(out_dir, e)
+        if failure is not None:
+            raise failure from e
+        if hasattr(e, "details"):
+            e.details["history"] = recorder.history
+        raise
+    fit_time = time.perf_counter() - started
+
+    tested_epoch = None
+    if cfg.test_weights == "best" and trainer.checkpoint_callback.best_model_path:
+        best = read_checkpoint(trainer.checkpoint_callback.best_model_path)
+        module.load_state_dict(best["state_dict"])
+        tested_epoch = best["epoch"] + 1
+    trainer.test(module, datamodule=datamodule, verbose=False)
+
+    run = {
+        "task": "train",
+        "command": command_line("src/train.py"),
+        **run_facts(plain, total_parameters(net)),
+        "epochs": trainer.current_epoch,
+        "optimizer_steps": trainer.global_step,
+        "minibatches_per_lightning_step": group,
+        "test_weights": cfg.test_weights,
+        "device": str(trainer.strategy.root_device),
+        "fit_time_s": round(fit_time, 2),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "first_batch_unix": recorder.first_batch_unix,
+        "objective": objective(cfg.optimized_metric, recorder.history, tested_epoch),
+    }
+    return finish_run(
+        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir
+    )
