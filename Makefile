@@ -13,7 +13,7 @@ FASHION_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 ARGS ?=
 
-.PHONY: setup data fashion-source train test lint format tensorboard clean bench
+.PHONY: setup data fashion-source train test test-fast lint format tensorboard clean bench
 
 setup: $(INSTALLED) data
 
@@ -44,6 +44,10 @@ train: setup
 
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+# The edit loop: everything but the end-to-end runs of the entry points (under 2 minutes).
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check src tests bench

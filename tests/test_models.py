@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from conftest import ROOT
+from conftest import ROOT, need_fashion
 from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
 from mnistlab.errors import ConfigError
@@ -38,6 +38,8 @@ def composed(*overrides: str, data_dir=None):
     ids=["mlp-mnist", "mlp-mnist-hog", "cnn-mnist", "cnn-fashion"],
 )
 def test_default_models_have_the_notebooks_exact_parameter_counts(data_dir, overrides, total):
+    if "data=fashion" in overrides:
+        need_fashion()
     cfg = composed(*overrides, data_dir=data_dir)
     dm = build_datamodule(cfg.data)
     net = build_net(cfg.model, dm.input_shape, dm.num_classes)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, run_script, single_run_dir
+from conftest import ROOT, need_fashion, run_script, single_run_dir
 from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
@@ -18,23 +18,38 @@ from mnistlab.data.inputs import model_inputs
 from mnistlab.models.build import load_trained_net
 
 COUNT = 120
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, data_dir) -> dict[str, Path]:
-    """One short but real training per kind of model: pixels, HOG features, Fashion."""
-    runs = {
+class Checkpoints:
+    """One short but real training per kind of model (pixels, HOG features, Fashion), on demand."""
+
+    RUNS = {
         "mnist": ("model=mlp", "data=mnist"),
         "hog": ("model=mlp", "data=mnist-hog"),
         "fashion": ("model=cnn", "data=fashion", "trainer.limit_train_batches=224"),
     }
-    out = {}
-    for name, overrides in runs.items():
-        log_dir = tmp_path_factory.mktemp(f"train-{name}")
-        result = run_script("train.py", *overrides, "trainer.max_epochs=1", log_dir=log_dir)
-        assert result.returncode == 0, result.stderr[-2000:]
-        out[name] = single_run_dir(log_dir) / "checkpoints" / "last.ckpt"
-    return out
+
+    def __init__(self, tmp_path_factory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.done: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name == "fashion":
+            need_fashion()
+        if name not in self.done:
+            log_dir = self.tmp_path_factory.mktemp(f"train-{name}")
+            result = run_script(
+                "train.py", *self.RUNS[name], "trainer.max_epochs=1", log_dir=log_dir
+            )
+            assert result.returncode == 0, result.stderr[-2000:]
+            self.done[name] = single_run_dir(log_dir) / "checkpoints" / "last.ckpt"
+        return self.done[name]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, data_dir) -> Checkpoints:
+    return Checkpoints(tmp_path_factory)
 
 
 def dataset_images(dataset: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +165,7 @@ def test_broken_files_are_skipped_with_a_reason_and_the_rest_classified(
         and "broken.jpg cannot be read as an image" in result.stdout
     )
     assert "2 of 5 input(s) skipped" in " ".join(result.stderr.split())
-    assert len(predicted(output)) == 3
+    assert predicted(output) == tensor_predictions(checkpoints["mnist"], pixels[:3])
     assert "Traceback" not in result.stderr
 
 
@@ -164,4 +179,6 @@ def test_a_glob_with_no_match_or_a_folder_without_pictures_is_a_clear_error(tmp_
 def test_the_drawn_examples_are_read_and_classified(tmp_path, checkpoints):
     result, output = run_predict(tmp_path, checkpoints["mnist"], ROOT / "examples" / "digits")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert len(predicted(output)) == len(list((ROOT / "examples" / "digits").glob("*.png")))
+    drawn = sorted((ROOT / "examples" / "digits").glob("*.png"))  # digit-<label>[-variant].png
+    right = sum(a == f.stem.split("-")[1] for a, f in zip(predicted(output), drawn, strict=True))
+    assert right >= 8, predicted(output)  # a one-epoch MLP; the README's CNN reads all ten

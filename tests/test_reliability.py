@@ -17,8 +17,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import DATA_DIR, ROOT, TINY, read_metrics, run_script, single_run_dir
+from mnistlab.checkpoints import resolve_ckpt_path
 from mnistlab.cli import run_job
 from mnistlab.data.catalog import IDX_FILES
+from mnistlab.errors import ConfigError
 from mnistlab.tasks.train import train
 
 
@@ -112,6 +114,10 @@ BAD_VALUES = {
         "model.net.activation='swishy' must be one of relu, tanh",
     ),
     "unknown-init": (("model.init=he",), "model.init='he' must be one of keras, torch"),
+    "test-set-objective": (
+        ("optimized_metric=test/acc",),
+        "optimized_metric='test/acc' must be a validation metric",
+    ),
     "missing-checkpoint": (
         ("ckpt_path=/nowhere/last.ckpt",),
         "ckpt_path=/nowhere/last.ckpt does not exist",
@@ -134,6 +140,7 @@ def test_a_bad_value_is_refused_before_training_with_one_paragraph(
     assert not (out / "checkpoints").exists()  # nothing was trained
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -149,6 +156,7 @@ def test_the_real_command_shows_no_traceback_for_bad_values(tmp_path, args, mess
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
     fake = tmp_path / "notes.ckpt"
     fake.write_text("not a checkpoint")
@@ -166,6 +174,7 @@ def mlp_checkpoint(tmp_path_factory, data_dir) -> Path:
     return single_run_dir(log_dir) / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow
 def test_resuming_with_another_model_or_dataset_is_refused(tmp_path, capsys, mlp_checkpoint):
     code, _ = run_in_process(tmp_path, "model=cnn", f"ckpt_path={mlp_checkpoint}")
     err = " ".join(capsys.readouterr().err.split())
@@ -185,6 +194,8 @@ def test_a_data_folder_that_cannot_be_written_is_named(tmp_path, capsys):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A real filesystem of 3 MB (tmpfs), where writes fail with 'No space left on device'."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a small tmpfs needs root and the mount command")
     mount = tmp_path / "disk"
     mount.mkdir()
     if subprocess.run(
@@ -202,6 +213,7 @@ def test_a_full_disk_while_writing_data_says_so(tmp_path, capsys, tiny_disk):
     assert not [p for p in tiny_disk.rglob("*") if p.is_file()]  # no half-written file left
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_checkpoints_says_so(tmp_path, tiny_disk):
     result = run_script("train.py", *TINY, "model.net.hidden=[2000]", log_dir=tiny_disk)
     err = " ".join(result.stderr.split())
@@ -210,6 +222,7 @@ def test_a_full_disk_while_writing_checkpoints_says_so(tmp_path, tiny_disk):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_data_file_is_named_and_rebuilt_before_training(tmp_path, data_dir):
     copy = tmp_path / "data"
     shutil.copytree(data_dir / "MNIST", copy / "MNIST")
@@ -230,6 +243,7 @@ def test_a_damaged_data_file_is_named_and_rebuilt_before_training(tmp_path, data
     assert read_metrics(single_run_dir(tmp_path / "logs"))["test"]["size"] == 10_000
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_itself_and_its_folder_is_marked_failed(tmp_path):
     result = run_script("train.py", "optimizer=sgd", "optimizer.lr=1e10", log_dir=tmp_path)
     assert result.returncode == 2
@@ -286,6 +300,7 @@ def uninterrupted(tmp_path_factory, data_dir) -> dict:
     return read_metrics(single_run_dir(log_dir))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"]
 )
@@ -308,6 +323,7 @@ def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_resul
     assert [row["epoch"] for row in resumed["history"]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_ckpt_path_last_resumes_the_newest_run(tmp_path, capsys, mlp_checkpoint):
     # With only one run in the log folder, `last` is that run's last.ckpt: an MLP, so a CNN is refused.
     shutil.copytree(
@@ -317,6 +333,7 @@ def test_ckpt_path_last_resumes_the_newest_run(tmp_path, capsys, mlp_checkpoint)
     assert code == 2 and "was saved for MLP" in " ".join(capsys.readouterr().err.split())
 
 
+@pytest.mark.slow
 def test_different_seeds_give_different_splits_and_results(tmp_path, mlp_checkpoint):
     base = read_metrics(mlp_checkpoint.parent.parent)
     result = run_script("train.py", *TINY, "seed=7", log_dir=tmp_path)
@@ -326,6 +343,7 @@ def test_different_seeds_give_different_splits_and_results(tmp_path, mlp_checkpo
     assert other["history"][0]["val/loss"] != base["history"][0]["val/loss"]
 
 
+@pytest.mark.slow
 def test_two_runs_started_in_the_same_second_write_to_different_folders(tmp_path, data_dir):
     processes = [_start([*TINY, "model.net.hidden=[32]"], tmp_path) for _ in range(2)]
     for process in processes:
@@ -336,6 +354,7 @@ def test_two_runs_started_in_the_same_second_write_to_different_folders(tmp_path
     assert all((run / "metrics.json").is_file() for run in runs)
 
 
+@pytest.mark.slow
 def test_two_processes_preparing_the_same_data_and_hog_cache_leave_one_correct_copy(
     tmp_path, data_dir
 ):
@@ -360,3 +379,48 @@ def test_two_processes_preparing_the_same_data_and_hog_cache_leave_one_correct_c
 
     assert check_copy(DATASETS["mnist"], tmp_path / "MNIST" / "raw") == {}
     assert len(list((tmp_path / "hog").iterdir())) == 1
+
+
+def fake_run(log_dir: Path, name: str, status: str, when: float) -> Path:
+    run = log_dir / "train" / "runs" / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    record = {"status": status, "title": f"MLP on MNIST ({name})", f"{status}_unix": when}
+    if status == "completed":
+        record["test_acc"] = 0.9807
+    (run / "status.json").write_text(json.dumps(record))
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_ckpt_path_last_is_the_newest_completed_run_and_the_message_says_which(tmp_path):
+    fake_run(tmp_path, "a", "completed", 100.0)
+    newest = fake_run(tmp_path, "b", "completed", 200.0)
+    fake_run(tmp_path, "c", "failed", 300.0)  # diverged, after b
+    fake_run(tmp_path, "d", "running", 400.0)  # still training, or killed
+    fake_run(tmp_path, "e", "interrupted", 500.0)
+    path, said = resolve_ckpt_path("last", tmp_path)
+    assert path == newest
+    assert (
+        said
+        == f"ckpt_path=last: {newest} (MLP on MNIST (b), test accuracy 98.07%), the newest completed run."
+    )
+    with pytest.raises(ConfigError, match="found no completed training run"):
+        resolve_ckpt_path("last", tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_a_second_process_of_a_distributed_job_writes_no_run_files(tmp_path):
+    """Under srun every task starts the command; Lightning's rank (SLURM_PROCID) says who writes."""
+    for rank in ("1", "0"):
+        result = run_script(
+            "train.py", "optimizer.lr=0", log_dir=tmp_path / rank,
+            env={"SLURM_PROCID": rank, "SLURM_NTASKS": "2"},
+        )  # fmt: skip
+        assert (
+            result.returncode == 2 and "optimizer.lr=0 must be a positive number" in result.stderr
+        )
+    assert not (single_run_dir(tmp_path / "1") / "status.json").exists()
+    assert (
+        json.loads((single_run_dir(tmp_path / "0") / "status.json").read_text())["status"]
+        == "failed"
+    )

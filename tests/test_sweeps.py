@@ -31,31 +31,40 @@ def joblib_sweep(tmp_path_factory, data_dir):
     return sweep_dir(log_dir), result
 
 
+@pytest.mark.slow
 def test_a_two_job_parallel_sweep_ends_with_one_report_of_both_runs(joblib_sweep):
     folder, result = joblib_sweep
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["0", "1"]
     with open(folder / "sweep_report.csv") as f:
         rows = list(csv.DictReader(f))
     assert {row["overrides"] for row in rows} == {"model.net.hidden=[64]", "model.net.hidden=[128]"}
-    accuracies = [float(row["test_acc"]) for row in rows]
-    assert accuracies == sorted(accuracies, reverse=True)
+    # Ranked on validation data: the value each run returned to Hydra, never a test score.
+    objectives = [read_metrics(folder / row["run"])["run"]["objective"] for row in rows]
+    assert {o["metric"] for o in objectives} == {"val/acc"}
+    assert [o["value"] for o in objectives] == sorted(
+        (o["value"] for o in objectives), reverse=True
+    )
+    assert rows[0]["objective"] == f"val/acc {objectives[0]['value']:.4f}"
+    assert "optimized_metric: val/acc" in (folder / "multirun.yaml").read_text()
     for row in rows:
         metrics = read_metrics(folder / row["run"])
         assert float(row["test_acc"]) == metrics["test"]["acc"]
         assert int(row["parameters"]) == metrics["run"]["parameters"]
         assert row["most_confused"] == metrics["most_confused"][0]["text"]
     report = (folder / "sweep_report.md").read_text()
-    assert "Best: `model.net.hidden=" in report and "Weakest class" in report
+    assert "Best on validation (val/acc " in report and "Weakest class" in report
     assert (folder / "sweep_val_loss.png").stat().st_size > 0
     assert "Sweep report:" in result.stdout
 
 
+@pytest.mark.slow
 def test_parallel_jobs_share_the_cores_instead_of_oversubscribing(joblib_sweep):
     folder, _ = joblib_sweep
     for job in ("0", "1"):
         assert "Using 1 torch thread(s)" in (folder / job / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_hparams_tab_holds_each_runs_hyperparameters_and_real_results(joblib_sweep):
     folder, _ = joblib_sweep
     run = folder / "0"
@@ -79,6 +88,7 @@ def test_hparams_tab_holds_each_runs_hyperparameters_and_real_results(joblib_swe
     )
 
 
+@pytest.mark.slow
 def test_a_failed_job_keeps_the_others_results_and_the_sweep_exits_non_zero(tmp_path, data_dir):
     result = run_script("train.py", "-m", "model.net.dropout=0.2,1.5", *TINY, log_dir=tmp_path)
     assert result.returncode != 0
@@ -94,6 +104,7 @@ def test_a_failed_job_keeps_the_others_results_and_the_sweep_exits_non_zero(tmp_
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_report_py_writes_the_same_report_for_any_folder(joblib_sweep, tmp_path):
     folder, _ = joblib_sweep
     (folder / "sweep_report.md").unlink()
@@ -113,6 +124,7 @@ def test_report_py_on_a_folder_without_runs_says_so(tmp_path):
     assert result.returncode == 2 and "no runs under" in result.stderr
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_scores_the_whole_test_set_once(tmp_path, data_dir):
     result = run_script("train.py", "trainer=ddp_cpu", *TINY, log_dir=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -93,24 +93,3 @@ def check_resumable(checkpoint: dict[str, Any], path: Path, config: dict[str, An
             f"{describe(config, detailed=True)}. Resume with the same model and data (the "
             "overrides in that run's .hydra/overrides.yaml), or start afresh without ckpt_path."
         )
-
-
-def check_position(checkpoint: dict[str, Any], path: Path, minibatches_per_step: int) -> None:
-    """Refuse to resume mid-epoch where Lightning would count the epoch's steps differently."""
-    position = checkpoint.get("MnistFamilyDataModule", {}).get("epoch_position")
-    mid_epoch = (
-        position is not None
-        and position["epoch"] == checkpoint.get("epoch")  # Lightning had not closed that epoch
-        and 0 < position["minibatches"] < position["of"]
-    )
-    if not mid_epoch:
-        return
-    if position["per_step"] > 1 and minibatches_per_step == 1:
-        raise ConfigError(
-            f"ckpt_path={path} was saved during epoch {position['epoch'] + 1}, after "
-            f"{position['minibatches']} of its {position['of']} minibatches, by a run that "
-            f"trained {position['per_step']} minibatches per Lightning step; this run's settings "
-            "need one per step, and Lightning would then count that epoch's steps differently. "
-            "Resume with the settings of the run that saved it, or from a checkpoint written at "
-            "the end of an epoch."
-        )

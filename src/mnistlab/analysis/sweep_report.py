@@ -38,6 +38,22 @@ class RunRow:
     def test_acc(self) -> float:
         return self.metrics["test"]["acc"] if self.ok else float("-inf")
 
+    @property
+    def objective(self) -> tuple[str, float | None]:
+        """The validation metric the run returned to Hydra (older runs: the best validation loss)."""
+        found = self.metrics.get("run", {}).get("objective") or {}
+        if "metric" in found:
+            return found["metric"], found.get("value")
+        return "val/loss", self.metrics.get("best_val_loss")
+
+    @property
+    def rank(self) -> float:
+        """Larger is better: validation accuracy as is, a validation loss negated."""
+        name, value = self.objective
+        if not self.ok or value is None:
+            return float("-inf")
+        return -value if name.endswith("loss") else value
+
 
 def _overrides(run_dir: Path) -> list[str]:
     path = run_dir / ".hydra" / "overrides.yaml"
@@ -67,12 +83,18 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def _objective(row: RunRow) -> str:
+    name, value = row.objective
+    return f"{name} {value:.4f}" if value is not None else f"{name} -"
+
+
 def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
     m = row.metrics
     base = {
         "run": str(row.path.relative_to(folder)) or ".",
         "overrides": row.label,
         "status": row.status,
+        "objective": _objective(row) if row.ok else "",
     }
     if not row.ok:
         return {**base, "reason": row.reason}
@@ -94,18 +116,22 @@ def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
 def conclusions(rows: list[RunRow]) -> list[str]:
     """What the sweep found, in sentences a student can paste into a lab report."""
     done = [r for r in rows if r.ok]
-    failed = [r for r in rows if not r.ok]
+    failed = [r for r in rows if not r.ok and r.status != "running"]
+    running = [r for r in rows if r.status == "running"]
     lines: list[str] = []
     if done:
-        best, worst = done[0], done[-1]
+        best, worst = done[0], done[-1]  # ranked on validation data: the test set chooses nothing
         lines.append(
-            f"Best: `{best.label}` reached {_pct(best.test_acc)} test accuracy (macro F1 "
-            f"{best.metrics['test']['f1_macro']:.4f}) with {best.metrics['run']['parameters']:,} weights."
+            f"Best on validation ({_objective(best)}): `{best.label}`, with "
+            f"{best.metrics['run']['parameters']:,} weights; on the test set it reached "
+            f"{_pct(best.test_acc)} accuracy (macro F1 {best.metrics['test']['f1_macro']:.4f})."
         )
         if len(done) > 1:
+            accuracies = [r.test_acc for r in done]
             lines.append(
-                f"Worst: `{worst.label}` reached {_pct(worst.test_acc)}; the {len(done)} runs span "
-                f"{100 * (best.test_acc - worst.test_acc):.2f} percentage points."
+                f"Worst on validation ({_objective(worst)}): `{worst.label}`, "
+                f"{_pct(worst.test_acc)} test accuracy; the {len(done)} runs' test accuracies "
+                f"span {100 * (max(accuracies) - min(accuracies)):.2f} percentage points."
             )
         top_pairs = Counter()
         total_pairs = Counter()
@@ -130,6 +156,12 @@ def conclusions(rows: list[RunRow]) -> list[str]:
             + "; ".join(f"`{r.label}`: {(r.reason or r.status).rstrip('.')}" for r in failed)
             + "."
         )
+    if running:
+        lines.append(
+            f"{len(running)} run(s) still running: "
+            + ", ".join(f"`{r.label}`" for r in running)
+            + "."
+        )
     return lines
 
 
@@ -137,11 +169,11 @@ def write_report(folder: Path) -> list[RunRow]:
     """Write sweep_report.md, sweep_report.csv and sweep_val_loss.png into `folder`."""
     folder = Path(folder)
     rows = collect_runs(folder)
-    rows.sort(key=lambda r: (not r.ok, -r.test_acc, r.label))
+    rows.sort(key=lambda r: (not r.ok, -r.rank, r.label))
     table = [_columns(r, folder) for r in rows]
     fields = [
-        "run", "overrides", "status", "parameters", "epochs", "wall_time_s", "best_val_loss",
-        "test_acc", "test_f1_macro", "weakest_class", "most_confused", "reason",
+        "run", "overrides", "status", "objective", "parameters", "epochs", "wall_time_s",
+        "best_val_loss", "test_acc", "test_f1_macro", "weakest_class", "most_confused", "reason",
     ]  # fmt: skip
     with open(folder / REPORT_CSV, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -150,19 +182,19 @@ def write_report(folder: Path) -> list[RunRow]:
 
     lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
     lines += [
-        "| # | overrides | weights | epochs | time | best val loss | test acc | macro F1 | weakest class | most-confused pair |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| # | overrides | objective (validation) | weights | epochs | time | best val loss | test acc | test macro F1 | weakest class (test) | most-confused pair (test) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for i, (row, cols) in enumerate(zip(rows, table, strict=True), 1):
         if row.ok:
             lines.append(
-                f"| {i} | `{cols['overrides']}` | {cols['parameters']:,} | {cols['epochs']} | "
+                f"| {i} | `{cols['overrides']}` | {cols['objective']} | {cols['parameters']:,} | {cols['epochs']} | "
                 f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {_pct(cols['test_acc'])} | "
                 f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
             )
         else:
             lines.append(
-                f"| {i} | `{cols['overrides']}` | failed: {row.reason or row.status} | | | | | | | |"
+                f"| {i} | `{cols['overrides']}` | {row.status}{': ' + row.reason if row.reason else ''} | | | | | | | | |"
             )
     curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
     if curves:

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from mnistlab.checkpoints import read_checkpoint, saved_at
-from mnistlab.errors import Interrupted
+from mnistlab.errors import Interrupted, UserError
 
 
 class InterruptGuard(pl.Callback):
@@ -48,7 +48,10 @@ class InterruptGuard(pl.Callback):
             return
         path = self._last_path(trainer)
         # Describe what the checkpoint holds, not the loop: it may be a few steps behind.
-        held = saved_at(read_checkpoint(path)) if path and path.is_file() else "nothing yet"
+        try:
+            held = saved_at(read_checkpoint(path)) if path and path.is_file() else "nothing yet"
+        except UserError:  # never hide the interruption behind a second error
+            held = "(unreadable)"
         resume = f"{self.command} ckpt_path={path}"
         self.interruption = Interrupted(
             f"Interrupted by {how} during epoch {trainer.current_epoch + 1} of {trainer.max_epochs}. "

@@ -105,7 +105,8 @@ class RunRecorder(pl.Callback):
         if self._training_closed:
             return
         self._training_closed = True
-        values = _scalars(self._running, TRAIN_KEYS)
+        reduce = trainer.strategy.reduce  # the mean over processes, which train equal shares
+        values = {k: float(reduce(v, reduce_op="mean")) for k, v in self._running.items()}
         row = self._row(trainer)
         row.update(values)
         row["train/time_s"] = round(time.perf_counter() - self._epoch_started, 3)

@@ -79,7 +79,6 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.download = bool(download)
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
-        self._train_batches: TrainBatches | None = None
 
     # What models need, from the data itself.
     @property
@@ -184,7 +183,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         tensors = self._on_device()
         group = self.steps_per_execution
         loader = TrainBatches if group > 1 else CountedTrainBatches
-        self._train_batches = loader(
+        return loader(
             tensors["train_x"],
             tensors["train_y"],
             self.batch_size,
@@ -193,23 +192,6 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
             **self._ranks(),
         )
-        return self._train_batches
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where training was in its epoch, for checkpoints (the loader itself resumes from it)."""
-        loader = self._train_batches
-        if loader is None:
-            return {}
-        state = loader.state_dict()
-        return {
-            "epoch_position": {
-                "epoch": state["epoch"], "minibatches": state["position"],
-                "of": loader.minibatches, "per_step": loader.group,
-            }
-        }  # fmt: skip
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        pass  # the loader restores its own position, through Lightning
 
     def _eval_batches(self, split: str) -> EvalBatches:
         tensors = self._on_device()

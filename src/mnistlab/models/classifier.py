@@ -75,6 +75,7 @@ class Classifier(pl.LightningModule):
         self.test_loss = MeanMetric()
         # The current epoch's training sums, on the device (read once per check, not per step).
         self.epoch_sums: dict[str, torch.Tensor] = {}
+        self.epoch_seen = 0
         self._steps_since_check = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,8 +86,8 @@ class Classifier(pl.LightningModule):
         self.epoch_sums = {
             "loss": torch.zeros((), device=self.device, dtype=torch.float64),
             "correct": torch.zeros((), device=self.device, dtype=torch.int64),
-            "seen": torch.zeros((), device=self.device, dtype=torch.int64),
         }
+        self.epoch_seen = 0
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = self.net(x)
@@ -95,7 +96,7 @@ class Classifier(pl.LightningModule):
             sums = self.epoch_sums
             sums["loss"].add_(loss.detach(), alpha=len(y))
             sums["correct"].add_((logits.argmax(1) == y).sum())
-            sums["seen"].add_(len(y))
+        self.epoch_seen += len(y)
         return loss
 
     def training_step(self, group: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int):
@@ -125,8 +126,8 @@ class Classifier(pl.LightningModule):
     def _running_metrics(self) -> dict[str, torch.Tensor]:
         sums = self.epoch_sums
         return {
-            "train/loss": sums["loss"] / sums["seen"],
-            "train/acc": sums["correct"] / sums["seen"],
+            "train/loss": sums["loss"] / self.epoch_seen,
+            "train/acc": sums["correct"] / self.epoch_seen,
         }
 
     def _check_finite(self) -> None:
@@ -201,7 +202,8 @@ class Classifier(pl.LightningModule):
         checkpoint["rng"] = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["epoch_sums"] = {k: v.detach().cpu() for k, v in self.epoch_sums.items()}
+        sums = {k: v.detach().cpu() for k, v in self.epoch_sums.items()}
+        checkpoint["epoch_sums"] = {**sums, "seen": self.epoch_seen}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         rng = checkpoint.get("rng", {})
@@ -210,6 +212,6 @@ class Classifier(pl.LightningModule):
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         # Kept if Lightning resumes mid-epoch; a new epoch starts its own sums.
-        self.epoch_sums = {
-            k: v.to(self.device) for k, v in checkpoint.get("epoch_sums", {}).items()
-        }
+        sums = dict(checkpoint.get("epoch_sums", {}))
+        self.epoch_seen = sums.pop("seen", 0)
+        self.epoch_sums = {k: v.to(self.device) for k, v in sums.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -33,6 +34,23 @@ def build_datamodule(data_cfg: DictConfig) -> MnistFamilyDataModule:
     return datamodule
 
 
+class NoProfiler(pl.profilers.Profiler):
+    """Lightning's default no-op profiler, made cheap: Lightning opens a profiling context around
+    every hook of every callback, about thirty per optimizer step; these share one null context.
+    A profiler the user sets (`trainer.profiler=simple`) is used instead."""
+
+    _NOTHING = contextlib.nullcontext()
+
+    def start(self, action_name: str) -> None:
+        pass
+
+    def stop(self, action_name: str) -> None:
+        pass
+
+    def profile(self, action_name: str) -> contextlib.AbstractContextManager:
+        return self._NOTHING
+
+
 def build_trainer(cfg: DictConfig, own_callbacks: list[pl.Callback]) -> pl.Trainer:
     """The Trainer of `cfg.trainer` with the configured callbacks and loggers, and ours."""
     callbacks = [make(c) for c in (cfg.get("callbacks") or {}).values() if c] + own_callbacks
@@ -41,7 +59,8 @@ def build_trainer(cfg: DictConfig, own_callbacks: list[pl.Callback]) -> pl.Train
     # No bar configured means none: Lightning's default one counts its own steps, not minibatches.
     bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
     loggers = [make(c) for c in (cfg.get("logger") or {}).values() if c]
-    return make(cfg.trainer, callbacks=callbacks, logger=loggers, enable_progress_bar=bar)
+    extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
+    return make(cfg.trainer, callbacks=callbacks, logger=loggers, enable_progress_bar=bar, **extra)
 
 
 def device_line(trainer: pl.Trainer) -> str:

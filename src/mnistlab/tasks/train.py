@@ -12,12 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnistlab.analysis.params import total_parameters
 from mnistlab.callbacks.interrupt import InterruptGuard
 from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.checkpoints import (
-    check_position,
-    check_resumable,
-    read_checkpoint,
-    resolve_ckpt_path,
-)
+from mnistlab.checkpoints import check_resumable, read_checkpoint, resolve_ckpt_path
 from mnistlab.checks import one_of, positive_number, whole_number
 from mnistlab.errors import ConfigError
 from mnistlab.hydra_info import command_line, in_multirun
@@ -79,13 +74,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_run_values(cfg)
     objective(cfg.optimized_metric, [], None)  # refuse a test metric before training
     plain = OmegaConf.to_container(cfg, resolve=True)
-    checkpoint_path, checkpoint = None, None
+    checkpoint_path = None
     if cfg.get("ckpt_path"):
         checkpoint_path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
         if chosen:
             console.print(chosen)
-        checkpoint = read_checkpoint(checkpoint_path)
-        check_resumable(checkpoint, checkpoint_path, plain)
+        check_resumable(read_checkpoint(checkpoint_path), checkpoint_path, plain)
     configure_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -104,8 +98,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     scheduler = make(cfg.scheduler) if cfg.get("scheduler") else None
     settings = lightning_step_settings(trainer, scheduler, cfg.get("callbacks"))
     group, why = minibatches_per_step(datamodule.steps_per_execution, settings)
-    if checkpoint is not None:
-        check_position(checkpoint, checkpoint_path, group)
     datamodule.steps_per_execution = group
     if is_rank_zero():
         console.print(device_line(trainer) + (f"\n{why}" if why else ""))
