@@ -185,7 +185,7 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     dm = make_dm(data_dir, split_seed=1)
     assert dm.split_sizes() == {"train": 55000, "val": 5000, "test": 10000}
     group = next(iter(dm.train_dataloader()))
-    assert len(group) == 32  # data.steps_per_execution minibatches per Lightning step
+    assert len(group) == 64  # data.steps_per_execution minibatches per Lightning step
     x, y = next(iter(group))
     assert x.shape == (128, 1, 28, 28) and x.dtype == torch.float32
     assert y.dtype == torch.int64
@@ -197,7 +197,7 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     loader = dm.train_dataloader()
     assert loader.minibatches == 430  # ceil(55000 / 128)
     groups = list(loader)
-    assert len(groups) == 14  # ceil(430 / 32)
+    assert len(groups) == 7  # ceil(430 / 64)
     assert sum(len(g) for g in groups) == 430 and sum(len(y) for g in groups for _, y in g) == 55000
     dm.steps_per_execution = 1  # Lightning's own loop: one minibatch per step, counted
     assert len(dm.train_dataloader()) == 430
@@ -252,10 +252,10 @@ def test_a_loader_resumed_mid_epoch_continues_with_the_next_minibatch(data_dir):
     groups = iter(loader)
     labels = [y for _, y in next(groups)]  # the first group, trained
     ahead = next(groups)  # fetched ahead of time, not trained yet
-    assert loader.state_dict()["position"] == 32 and len(ahead) == 32
+    assert loader.state_dict()["position"] == 64 and len(ahead) == 64
     resumed = make_dm(data_dir).train_dataloader()
     resumed.load_state_dict(loader.state_dict())
     rest = [y for group in resumed for _, y in group]
     whole = [y for group in dm.train_dataloader() for _, y in group]
-    assert len(rest) == 430 - 32
+    assert len(rest) == 430 - 64
     assert all(torch.equal(a, b) for a, b in zip(labels + rest, whole, strict=True))

@@ -56,7 +56,7 @@ def test_max_steps_stops_at_exactly_that_step_and_log_every_n_steps_counts_minib
     run, out = train(tmp_path, *HOG, "trainer.max_steps=100", "trainer.log_every_n_steps=10")
     assert checkpoint(run)["global_step"] == 100
     assert read_metrics(run)["run"]["optimizer_steps"] == 100
-    assert read_metrics(run)["run"]["minibatches_per_lightning_step"] == 32  # the fast path
+    assert read_metrics(run)["run"]["minibatches_per_lightning_step"] == 64  # the fast path
     assert "100/430" in out
     assert steps(run, "train/loss_step") == list(range(10, 101, 10))
 
@@ -206,9 +206,9 @@ def test_a_plateau_schedule_follows_the_validation_loss(tmp_path):
 
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 def test_grouped_steps_train_exactly_as_lightnings_own_loop(tmp_path, precision):
-    """32 minibatches per Lightning step (the default) or 1: the same updates, the same model."""
+    """64 minibatches per Lightning step (the default) or 1: the same updates, the same model."""
     runs = {}
-    for group in (32, 1):
+    for group in (64, 1):
         run, _ = train(
             tmp_path / str(group), *HOG, f"trainer.precision={precision}",
             f"data.steps_per_execution={group}", "model.net.dropout=0.3",
@@ -216,8 +216,8 @@ def test_grouped_steps_train_exactly_as_lightnings_own_loop(tmp_path, precision)
         runs[group] = read_metrics(run)
         assert runs[group]["run"]["minibatches_per_lightning_step"] == group
         assert checkpoint(run)["global_step"] == STEPS_PER_EPOCH
-    assert runs[32]["test"] == runs[1]["test"]
-    assert runs[32]["history"][0]["train/loss"] == runs[1]["history"][0]["train/loss"]
+    assert runs[64]["test"] == runs[1]["test"]
+    assert runs[64]["history"][0]["train/loss"] == runs[1]["history"][0]["train/loss"]
 
 
 def test_bf16_mixed_precision_changes_the_arithmetic(tmp_path):

@@ -10,6 +10,7 @@ import torch
 
 from mnistlab.errors import ConfigError
 from mnistlab.run_info import describe
+from mnistlab.terminal import percent
 
 HINT = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
 RECORDER_KEY = "RunRecorder"  # where the run's history sits among the checkpoint's callback states
@@ -44,7 +45,7 @@ def resolve_ckpt_path(value: str, log_dir: str | Path) -> tuple[Path, str]:
     checkpoint, status = newest_completed_run(log_dir)
     what = status.get("title", "")
     acc = status.get("test_acc")
-    score = f", test accuracy {100 * acc:.2f}%" if isinstance(acc, float) else ""
+    score = f", test accuracy {percent(acc)}" if isinstance(acc, float) else ""
     return checkpoint, f"ckpt_path=last: {checkpoint} ({what}{score}), the newest completed run."
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
+from mnistlab.terminal import percent
 
 
 def run_summary(
@@ -53,10 +54,6 @@ def run_summary(
     }
 
 
-def _percent(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
 def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> str:
     test, run = summary["test"], summary["run"]
     names = summary["confusion_matrix"]["classes"]
@@ -73,7 +70,7 @@ def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> s
         "",
         "| accuracy | macro F1 | loss | images | weights tested | epochs | wall time |",
         "|---:|---:|---:|---:|---|---:|---:|",
-        f"| {_percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
+        f"| {percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
         f"{test['size']:,} | {run.get('test_weights', '')} | {run.get('epochs', '')} | "
         f"{run.get('wall_time_s', 0):.1f} s |",
         "",
@@ -133,7 +130,7 @@ def results_renderable(summary: dict[str, Any], title: str) -> Group:
     scores.add_column("loss", justify="right")
     scores.add_column("images", justify="right")
     scores.add_row(
-        _percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}"
+        percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}"
     )
 
     per_class = Table(title="F1 per class", title_justify="left")

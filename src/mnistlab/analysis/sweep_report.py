@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from mnistlab.analysis.plots import save_figure, val_loss_figure
+from mnistlab.terminal import percent
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
 
@@ -79,10 +80,6 @@ def collect_runs(folder: Path) -> list[RunRow]:
     return rows
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
 def _objective(row: RunRow) -> str:
     name, value = row.objective
     return f"{name} {value:.4f}" if value is not None else f"{name} -"
@@ -124,13 +121,13 @@ def conclusions(rows: list[RunRow]) -> list[str]:
         lines.append(
             f"Best on validation ({_objective(best)}): `{best.label}`, with "
             f"{best.metrics['run']['parameters']:,} weights; on the test set it reached "
-            f"{_pct(best.test_acc)} accuracy (macro F1 {best.metrics['test']['f1_macro']:.4f})."
+            f"{percent(best.test_acc)} accuracy (macro F1 {best.metrics['test']['f1_macro']:.4f})."
         )
         if len(done) > 1:
             accuracies = [r.test_acc for r in done]
             lines.append(
                 f"Worst on validation ({_objective(worst)}): `{worst.label}`, "
-                f"{_pct(worst.test_acc)} test accuracy; the {len(done)} runs' test accuracies "
+                f"{percent(worst.test_acc)} test accuracy; the {len(done)} runs' test accuracies "
                 f"span {100 * (max(accuracies) - min(accuracies)):.2f} percentage points."
             )
         top_pairs = Counter()
@@ -189,7 +186,7 @@ def write_report(folder: Path) -> list[RunRow]:
         if row.ok:
             lines.append(
                 f"| {i} | `{cols['overrides']}` | {cols['objective']} | {cols['parameters']:,} | {cols['epochs']} | "
-                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {_pct(cols['test_acc'])} | "
+                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {percent(cols['test_acc'])} | "
                 f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
             )
         else:

@@ -36,7 +36,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         val_on_test: bool = False,
-        steps_per_execution: int = 32,
+        steps_per_execution: int = 64,
         split_seed: int = 0,
         standardize: bool = False,
         hog: dict | None = None,
@@ -58,7 +58,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.steps_per_execution = whole_number(
             "data.steps_per_execution", steps_per_execution,
             "how many minibatches one Lightning step trains on (the same updates either way)",
-            hint="The default is data.steps_per_execution=32; 1 is Lightning's own loop.",
+            hint="The default is data.steps_per_execution=64; 1 is Lightning's own loop.",
         )  # fmt: skip
         self.val_on_test = bool(val_on_test)
         if not self.val_on_test:

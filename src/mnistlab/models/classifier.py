@@ -34,6 +34,10 @@ def eval_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 class Classifier(pl.LightningModule):
     """Trains `net` with cross-entropy on logits: softmax + categorical cross-entropy, as Keras.
 
@@ -84,44 +88,49 @@ class Classifier(pl.LightningModule):
     # Training.
     def on_train_epoch_start(self) -> None:  # not called when a run resumes mid-epoch
         self.epoch_sums = {
-            "loss": torch.zeros((), device=self.device, dtype=torch.float64),
+            # float64 keeps the sum exact; Apple's MPS has no float64, so it sums in float32.
+            "loss": torch.zeros((), device=self.device, dtype=_sum_dtype(self.device)),
             "correct": torch.zeros((), device=self.device, dtype=torch.int64),
         }
         self.epoch_seen = 0
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        with torch.no_grad():
-            sums = self.epoch_sums
-            sums["loss"].add_(loss.detach(), alpha=len(y))
-            sums["correct"].add_((logits.argmax(1) == y).sum())
-        self.epoch_seen += len(y)
-        return loss
-
     def training_step(self, group: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int):
+        net, trained, predicted, targets = self.net, [], [], []
         if self.automatic_optimization:  # one minibatch: Lightning steps, clips, accumulates
             ((x, y),) = group
-            loss = self._loss(x, y)
-            losses = loss.detach()[None]
+            logits = net(x)
+            loss = F.cross_entropy(logits, y)
+            trained, predicted, targets = [loss.detach()], [logits.detach().argmax(1)], [y]
         else:
             optimizer = self.optimizers()
             max_steps = self.trainer.max_steps
             budget = max_steps - self.global_step if max_steps >= 0 else None  # stop exactly there
-            trained = []
             for x, y in islice(group, budget):
-                loss = self._loss(x, y)
+                logits = net(x)
+                loss = F.cross_entropy(logits, y)
                 optimizer.zero_grad()
                 self.manual_backward(loss)
                 optimizer.step()
                 trained.append(loss.detach())
-            losses = torch.stack(trained)
-        self._steps_since_check += len(losses)
+                predicted.append(logits.detach().argmax(1))
+                targets.append(y)
+        losses = torch.stack(trained)
+        self._count(losses, predicted, targets)
+        outputs = {"losses": losses, **self._running_metrics()}
+        return {"loss": loss, **outputs} if self.automatic_optimization else outputs
+
+    def _count(self, losses: torch.Tensor, predicted: list, targets: list) -> None:
+        """Add a step's minibatches to the epoch's sums (once per step, not per minibatch)."""
+        sizes = [len(y) for y in targets]
+        total = self.epoch_sums["loss"]
+        weights = torch.tensor(sizes, dtype=total.dtype, device=losses.device)
+        total.add_((losses.to(total.dtype) * weights).sum())
+        self.epoch_sums["correct"].add_((torch.cat(predicted) == torch.cat(targets)).sum())
+        self.epoch_seen += sum(sizes)
+        self._steps_since_check += len(sizes)
         if self._steps_since_check >= DIVERGENCE_CHECK_EVERY:
             self._steps_since_check = 0
             self._check_finite()
-        outputs = {"losses": losses, **self._running_metrics()}
-        return {"loss": loss, **outputs} if self.automatic_optimization else outputs
 
     def _running_metrics(self) -> dict[str, torch.Tensor]:
         sums = self.epoch_sums
@@ -214,4 +223,8 @@ class Classifier(pl.LightningModule):
         # Kept if Lightning resumes mid-epoch; a new epoch starts its own sums.
         sums = dict(checkpoint.get("epoch_sums", {}))
         self.epoch_seen = sums.pop("seen", 0)
-        self.epoch_sums = {k: v.to(self.device) for k, v in sums.items()}
+        if sums:
+            self.epoch_sums = {
+                "loss": sums["loss"].to(self.device, _sum_dtype(self.device)),
+                "correct": sums["correct"].to(self.device),
+            }

@@ -73,11 +73,14 @@ def device_line(trainer: pl.Trainer) -> str:
     return f"Device: {where}{processes}"
 
 
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+
 def configure_threads(threads: Any) -> None:
     """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs."""
     hydra_cfg = hydra_config()
     launcher = hydra_cfg.launcher if hydra_cfg else {}
-    if threads is None and "joblib" in str(launcher.get("_target_", "")).lower():
+    if threads is None and launcher.get("_target_") == JOBLIB_LAUNCHER:
         cores = os.cpu_count() or 1
         jobs = launcher.get("n_jobs") or 1
         jobs = cores if jobs < 0 else min(jobs, cores)
