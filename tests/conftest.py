@@ -75,3 +75,28 @@ def read_metrics(run_dir: Path) -> dict:
 
 # A tiny budget for end-to-end runs: one epoch of 32 minibatches, the full validation and test sets.
 TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=32")
+
+
+def run_in_process(tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR):
+    """train.py's job through Hydra's compose API: (exit status, what it printed on stderr)."""
+    from hydra import compose, initialize_config_dir
+
+    from mnistlab.cli import run_job
+    from mnistlab.tasks.train import train
+
+    out = tmp_path / "run"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                *overrides,
+                f"paths.data_dir={data_dir}",
+                f"paths.output_dir={out}",
+                f"paths.log_dir={tmp_path}",
+            ],
+        )
+    try:
+        run_job(lambda: train(cfg), out)
+    except SystemExit as e:
+        return e.code, out
+    return 0, out

@@ -6,7 +6,6 @@ checkpoints, TensorBoard events, metrics.json. The MLP on HOG features keeps the
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -227,32 +226,3 @@ def test_bf16_mixed_precision_changes_the_arithmetic(tmp_path):
     ]
     full, half = (r["history"][0]["train/loss"] for r in results)
     assert full != half and half == pytest.approx(full, rel=0.05)
-
-
-STEP_CHECKPOINTS = (
-    "+callbacks.every_100._target_=pytorch_lightning.callbacks.ModelCheckpoint",
-    "+callbacks.every_100.every_n_train_steps=100",
-    "+callbacks.every_100.save_top_k=-1",
-    "+callbacks.every_100.filename='s{step}'",
-)
-
-
-def test_every_n_train_steps_checkpoints_resume_mid_epoch_exactly(tmp_path):
-    setting = ("data=mnist-hog", "trainer.max_epochs=2", "model.net.dropout=0.3", *STEP_CHECKPOINTS)
-    whole, _ = train(tmp_path / "whole", *setting, f"+callbacks.every_100.dirpath={tmp_path / 's'}")
-    saved = sorted(tmp_path.glob("s/*.ckpt"), key=lambda p: p.stat().st_mtime)
-    assert [torch.load(p, weights_only=True)["global_step"] for p in saved] == list(
-        range(100, 2 * STEPS_PER_EPOCH + 1, 100)
-    )
-    middle = tmp_path / "middle.ckpt"  # step 500: 70 minibatches into epoch 2
-    middle.write_bytes(saved[4].read_bytes())
-    resumed, _ = train(
-        tmp_path / "resumed", *setting, f"+callbacks.every_100.dirpath={tmp_path / 's2'}",
-        f"ckpt_path={middle}",
-    )  # fmt: skip
-    first, second = read_metrics(whole), read_metrics(resumed)
-    assert second["test"] == first["test"]
-    assert [r["train/loss"] for r in second["history"]] == [
-        r["train/loss"] for r in first["history"]
-    ]
-    assert json.loads((resumed / "status.json").read_text())["status"] == "completed"

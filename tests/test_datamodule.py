@@ -1,0 +1,95 @@
+"""The datamodules: splits, protocols, standardisation, and the training minibatches' order."""
+
+from __future__ import annotations
+
+import torch
+
+from conftest import need_fashion
+from mnistlab.data.datamodule import MnistFamilyDataModule
+
+
+def make_dm(data_dir, **kwargs) -> MnistFamilyDataModule:
+    dm = MnistFamilyDataModule(data_dir=str(data_dir), **kwargs)
+    dm.prepare_data()
+    dm.setup()
+    return dm
+
+
+def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_test_set(data_dir):
+    dm = make_dm(data_dir, split_seed=1)
+    assert dm.split_sizes() == {"train": 55000, "val": 5000, "test": 10000}
+    group = next(iter(dm.train_dataloader()))
+    assert len(group) == 64  # data.steps_per_execution minibatches per Lightning step
+    x, y = next(iter(group))
+    assert x.shape == (128, 1, 28, 28) and x.dtype == torch.float32
+    assert y.dtype == torch.int64
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert dm.input_shape == (1, 28, 28) and dm.num_classes == 10
+    assert dm.class_names == [str(d) for d in range(10)]
+    test_y = torch.cat([y for _, y in dm.test_dataloader()])
+    assert test_y[:5].tolist() == [7, 2, 1, 0, 4]
+    loader = dm.train_dataloader()
+    assert loader.minibatches == 430  # ceil(55000 / 128)
+    groups = list(loader)
+    assert len(groups) == 7  # ceil(430 / 64)
+    assert sum(len(g) for g in groups) == 430 and sum(len(y) for g in groups for _, y in g) == 55000
+    dm.steps_per_execution = 1  # Lightning's own loop: one minibatch per step, counted
+    assert len(dm.train_dataloader()) == 430
+
+
+def test_the_split_depends_on_the_seed_only(data_dir):
+    a, b, c = (make_dm(data_dir, split_seed=s) for s in (3, 3, 4))
+    assert torch.equal(a.tensors["val_y"], b.tensors["val_y"])
+    assert torch.equal(a.tensors["val_x"], b.tensors["val_x"])
+    assert not torch.equal(a.tensors["val_x"], c.tensors["val_x"])
+
+
+def test_val_on_test_reproduces_the_notebooks_setting(data_dir):
+    dm = make_dm(data_dir, val_on_test=True)
+    assert dm.split_sizes() == {"train": 60000, "val": 10000, "test": 10000}
+    assert torch.equal(dm.tensors["val_x"], dm.tensors["test_x"])
+
+
+def test_fashion_datamodule_names_its_classes(data_dir):
+    need_fashion()
+    dm = make_dm(data_dir, dataset="fashion")
+    assert dm.class_names[0] == "T-shirt/top" and dm.class_names[9] == "Ankle boot"
+    assert dm.input_shape == (1, 28, 28)
+
+
+def test_standardize_uses_the_training_split_statistics(data_dir):
+    dm = make_dm(data_dir, standardize=True)
+    x = dm.tensors["train_x"]
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-3
+    assert round(dm.normalization["mean"], 2) == 0.13
+
+
+def test_training_batches_are_reshuffled_each_epoch_and_repeat_for_the_same_epoch(data_dir):
+    dm = make_dm(data_dir)
+    loader = dm.train_dataloader()
+    epoch = {"n": 0}
+    loader.epoch = lambda: epoch["n"]
+
+    def first_labels():
+        return next(iter(next(iter(loader))))[1]
+
+    first, again = first_labels(), first_labels()
+    epoch["n"] = 1
+    other = first_labels()
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_a_loader_resumed_mid_epoch_continues_with_the_next_minibatch(data_dir):
+    """The position saved in a checkpoint is what training took, not what Lightning fetched ahead."""
+    dm = make_dm(data_dir)
+    loader = dm.train_dataloader()
+    groups = iter(loader)
+    labels = [y for _, y in next(groups)]  # the first group, trained
+    ahead = next(groups)  # fetched ahead of time, not trained yet
+    assert loader.state_dict()["position"] == 64 and len(ahead) == 64
+    resumed = make_dm(data_dir).train_dataloader()
+    resumed.load_state_dict(loader.state_dict())
+    rest = [y for group in resumed for _, y in group]
+    whole = [y for group in dm.train_dataloader() for _, y in group]
+    assert len(rest) == 430 - 64
+    assert all(torch.equal(a, b) for a, b in zip(labels + rest, whole, strict=True))
