@@ -30,7 +30,7 @@ class MinibatchProgressBar(ProgressBar):
         super().__init__()
         self.refresh_per_second = refresh_per_second
         self._enabled = True
-        self._progress: Progress | None = None
+        self._bar: Progress | None = None
         self._task: Any = None
         self._started = 0.0
         self._shown = 0.0
@@ -64,8 +64,8 @@ class MinibatchProgressBar(ProgressBar):
         """A bar for the epoch (also for one resumed mid-way: Lightning calls no epoch start then)."""
         if not self._enabled or self._task is not None:
             return
-        if self._progress is None:
-            self._progress = Progress(
+        if self._bar is None:
+            self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -76,11 +76,9 @@ class MinibatchProgressBar(ProgressBar):
                 transient=True,
                 refresh_per_second=self.refresh_per_second,
             )
-            self._progress.start()
+            self._bar.start()
         total, _ = self._minibatches(trainer)
-        self._task = self._progress.add_task(
-            self._epoch_name(trainer), total=total, rate="", metrics=""
-        )
+        self._task = self._bar.add_task(self._epoch_name(trainer), total=total, rate="", metrics="")
         self._started = self._shown = time.perf_counter()
         self._trained = 0
 
@@ -108,14 +106,14 @@ class MinibatchProgressBar(ProgressBar):
         now = time.perf_counter()
         if now - self._shown >= 1 / self.refresh_per_second:
             self._shown = now
-            self._progress.update(
+            self._bar.update(
                 self._task,
                 completed=completed,
                 rate=self._rate(now),
                 metrics=metrics_text(self._live_metrics(trainer, pl_module)),
             )
         else:
-            self._progress.update(self._task, completed=completed)
+            self._bar.update(self._task, completed=completed)
 
     def _live_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         """The logged metrics, with the epoch's running training values the last step returned."""
@@ -134,10 +132,10 @@ class MinibatchProgressBar(ProgressBar):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._task is None:
             return
-        task = next(t for t in self._progress.tasks if t.id == self._task)
+        task = next(t for t in self._bar.tasks if t.id == self._task)
         done, total = int(task.completed), f"/{int(task.total)}" if task.total else ""
         now = time.perf_counter()
-        self._progress.remove_task(self._task)
+        self._bar.remove_task(self._task)
         self._task = None
         self._console.print(
             f"{self._epoch_name(trainer)}  {done}{total}  {now - self._started:.1f} s  "
@@ -146,9 +144,9 @@ class MinibatchProgressBar(ProgressBar):
         )
 
     def _stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
             self._task = None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
