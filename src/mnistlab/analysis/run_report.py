@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from rich.console import Group
 from rich.table import Table
 
@@ -48,13 +51,30 @@ def run_summary(
             "columns": "predicted class",
             "matrix": results["confusion_matrix"],
         },
+        # The test images of the most-confused pairs taken for the wrong class (class indices).
+        "mistakes": results.get("mistakes", []),
         "best_val_loss": best["val/loss"] if best else None,
         "best_epoch": best["epoch"] if best else None,
         "history": history,
     }
 
 
-def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> str:
+# What each picture of a run folder shows, in one sentence (report.md).
+PICTURES = {
+    "mistakes.png": "Test images of the three most-confused pairs that the model got wrong, each "
+    "titled with its true class, the class chosen and the probability given to it:",
+    "attributions.png": "Where the model looked when it chose the wrong class, for some of those "
+    "images (captum: Grad-CAM for a CNN, integrated gradients for an MLP); red regions pushed it "
+    "towards the class it chose:",
+    "filters.png": "The first convolution's kernels, the strokes and edges it responds to:",
+    "feature_maps.png": "One test image per class through each convolution, its most responsive "
+    "channels at that convolution's resolution:",
+}
+
+
+def report_markdown(
+    summary: dict[str, Any], title: str, breakdown_md: str, pictures: Iterable[str] = ()
+) -> str:
     test, run = summary["test"], summary["run"]
     names = summary["confusion_matrix"]["classes"]
     matrix = summary["confusion_matrix"]["matrix"]
@@ -83,6 +103,7 @@ def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> s
         lines.append(f"| {name} | {test['f1_per_class'][name]:.4f} | {sum(matrix[i]):,} |")
     lines += ["", "## Most-confused pairs", ""]
     lines += [f"- {pair['text']}" for pair in summary["most_confused"]] or ["- none"]
+    lines += _pictures(pictures, ("mistakes.png", "attributions.png"))
     lines += [
         "",
         "## Confusion matrix (rows: true class, columns: predicted)",
@@ -104,14 +125,32 @@ def report_markdown(summary: dict[str, Any], title: str, breakdown_md: str) -> s
             cells = [row.get(k) for k in ("train/loss", "train/acc", "val/loss", "val/acc")]
             text = [f"{v:.4f}" if v is not None else "-" for v in cells]
             lines.append(f"| {row['epoch']} | " + " | ".join(text) + " |")
+    learned = _pictures(pictures, ("filters.png", "feature_maps.png"))
+    if learned:
+        lines += ["", "## What the convolutions learned", *learned]
     return "\n".join(lines) + "\n"
 
 
-def write_run_files(out_dir: Path, summary: dict[str, Any], title: str, breakdown_md: str) -> None:
-    """metrics.json, report.md, curves.png and confusion_matrix.png in `out_dir`."""
+def _pictures(pictures: Iterable[str], names: tuple[str, ...]) -> list[str]:
+    lines = []
+    for name in (n for n in names if n in pictures):
+        lines += ["", PICTURES[name], "", f"![{name.removesuffix('.png')}]({name})"]
+    return lines
+
+
+def write_run_files(
+    out_dir: Path,
+    summary: dict[str, Any],
+    title: str,
+    breakdown_md: str,
+    pictures: dict[str, np.ndarray] | None = None,
+) -> None:
+    """metrics.json, report.md, curves.png, confusion_matrix.png and `pictures` (RGB pixels,
+    by file name) in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out_dir / "report.md").write_text(report_markdown(summary, title, breakdown_md))
+    pictures = pictures or {}
+    (out_dir / "report.md").write_text(report_markdown(summary, title, breakdown_md, pictures))
     names = summary["confusion_matrix"]["classes"]
     save_figure(
         confusion_figure(summary["confusion_matrix"]["matrix"], names, title),
@@ -119,6 +158,8 @@ def write_run_files(out_dir: Path, summary: dict[str, Any], title: str, breakdow
     )
     if summary["history"]:
         save_figure(curves_figure(summary["history"], title), out_dir / "curves.png")
+    for name, pixels in pictures.items():
+        Image.fromarray(pixels).save(out_dir / name)
 
 
 def results_renderable(summary: dict[str, Any], title: str) -> Group:

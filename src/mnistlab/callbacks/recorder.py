@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from mnistlab.analysis.pictures import test_pictures
 from mnistlab.analysis.plots import confusion_figure, figure_pixels
 from mnistlab.models.classifier import metric_tag
 
@@ -48,6 +50,7 @@ class RunRecorder(pl.Callback):
         self.test: dict[str, Any] = {}
         self.first_batch_unix: float | None = None
         self.confusion = MulticlassConfusionMatrix(len(self.class_names))
+        self.pictures: dict[str, np.ndarray] = {}  # file name: RGB pixels, drawn once
         self._last_step = 0
         self._epoch_started = 0.0
         self._training_closed = False
@@ -150,6 +153,11 @@ class RunRecorder(pl.Callback):
             },
             "confusion_matrix": confusion.tolist(),
         }
+        if trainer.is_global_zero and trainer.datamodule is not None:
+            self.test["mistakes"], figures = test_pictures(
+                pl_module.net, trainer.datamodule, confusion, self.class_names, self.title
+            )
+            self.pictures = {name: figure_pixels(fig) for name, fig in figures.items()}
         self._write_test_results(trainer, metrics, confusion)
 
     def _write_test_results(
@@ -174,4 +182,9 @@ class RunRecorder(pl.Callback):
                 logger.experiment.add_image(
                     "test/confusion_matrix", figure_pixels(figure), step, dataformats="HWC"
                 )
+                for name, picture in self.pictures.items():
+                    logger.experiment.add_image(
+                        f"test/{name.removesuffix('.png')}", picture, step,
+                        dataformats="HWC",
+                    )  # fmt: skip
             logger.save()

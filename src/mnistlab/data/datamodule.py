@@ -109,11 +109,17 @@ class MnistFamilyDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         ensure_dataset(self.info.name, self.data_dir, self.source, self.download, log=log.warning)
 
-    def _load_uint8(self) -> dict[str, torch.Tensor]:
+    def _read(self, train: bool):
         """The checked copy in data_dir, read by torchvision (its folder layout is torchvision's)."""
         load = getattr(torchvision.datasets, self.info.folder)
-        train = load(str(self.data_dir), train=True, download=False)
-        test = load(str(self.data_dir), train=False, download=False)
+        return load(str(self.data_dir), train=train, download=False)
+
+    def test_images(self) -> torch.Tensor:
+        """The test images as stored (uint8, N x H x W), whatever features the model reads."""
+        return self._read(train=False).data
+
+    def _load_uint8(self) -> dict[str, torch.Tensor]:
+        train, test = self._read(train=True), self._read(train=False)
         return {
             "train_images": train.data, "train_labels": train.targets,
             "test_images": test.data, "test_labels": test.targets,

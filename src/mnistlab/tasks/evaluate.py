@@ -50,4 +50,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "test_weights": checkpoint_path.name,
         "wall_time_s": round(time.perf_counter() - started, 2),
     }
-    return finish_run(recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir)
+    return finish_run(
+        recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,
+        recorder.pictures,
+    )  # fmt: skip

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from mnistlab.analysis.params import (
@@ -45,6 +46,7 @@ def finish_run(
     run: dict[str, Any],
     breakdown_md: str,
     out_dir: Path,
+    pictures: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Print the closing tables and write the run's files; return the run's summary."""
     summary = run_summary(results, history, class_names, run)
@@ -52,11 +54,13 @@ def finish_run(
         return summary
     console.print(results_renderable(summary, run["title"]))  # first: a full disk cannot lose them
     try:
-        write_run_files(out_dir, summary, run["title"], breakdown_md)
+        write_run_files(out_dir, summary, run["title"], breakdown_md, pictures)
     except OSError as e:
         raise explain_write_error(Path(e.filename or out_dir), e) from e
     console.print(
-        f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png)"
+        f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png"
+        + ", ".join(["", *(pictures or {})])
+        + ")"
     )
     return summary
 

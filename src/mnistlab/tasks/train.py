@@ -146,5 +146,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "objective": objective(cfg.optimized_metric, recorder.history, tested_epoch),
     }
     return finish_run(
-        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir
-    )
+        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
+        recorder.pictures,
+    )  # fmt: skip
