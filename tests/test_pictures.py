@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
 
 from conftest import ROOT, TINY, read_metrics, run_script, single_run_dir
 from mnistlab.analysis.attributions import attribution_maps, hog_cell_maps
+from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.hog import HogParams
 from mnistlab.models.build import build_net, load_trained_net
@@ -131,3 +136,15 @@ def test_attributions_follow_the_model(data_dir, model):
         with torch.no_grad():
             change = (net(x) - net(torch.zeros_like(x)))[torch.arange(4), targets]
         assert maps.sum((1, 2)).tolist() == pytest.approx(change.tolist(), abs=2e-3)
+
+
+def test_pictures_that_cannot_be_drawn_cost_the_pictures_not_the_results(caplog):
+    recorder = RunRecorder(["0", "1"], "a run")
+    recorder.test = {"acc": 0.5}
+    no_test_split = SimpleNamespace(tensors={}, hog=None)  # a datamodule that was never set up
+    with caplog.at_level(logging.DEBUG, logger="mnistlab"):
+        recorder._draw_pictures(no_test_split, SimpleNamespace(net=nn.Linear(2, 2)), torch.eye(2))
+    assert recorder.pictures == {} and recorder.test == {"acc": 0.5}
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert "Could not draw the run's pictures (KeyError: 'test_x')" in warning.getMessage()
+    assert any(r.exc_info for r in caplog.records if r.levelno == logging.DEBUG)

@@ -9,12 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from mnistlab.analysis.cnn_pictures import convolutions
 from mnistlab.data.hog import HogParams
-
-
-def last_conv(net: nn.Module) -> nn.Conv2d | None:
-    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    return convs[-1] if convs else None
 
 
 def attribution_maps(
@@ -29,9 +25,8 @@ def attribution_maps(
     # made outside it (clones).
     with torch.inference_mode(False), torch.enable_grad():
         x, targets = x.to(device).clone().requires_grad_(True), targets.to(device).clone()
-        conv = last_conv(net)
-        if conv is not None:
-            cam = LayerGradCam(net, conv).attribute(x, target=targets, relu_attributions=True)
+        if convs := convolutions(net):
+            cam = LayerGradCam(net, convs[-1]).attribute(x, target=targets, relu_attributions=True)
             maps = LayerAttribution.interpolate(cam, size, interpolate_mode="bilinear")[:, 0]
             method = "Grad-CAM on the last convolution; red: the regions that raised its score"
         else:

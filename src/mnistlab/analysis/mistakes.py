@@ -48,14 +48,20 @@ def find_mistakes(
     return rows
 
 
+def by_pair(rows: list[dict[str, Any]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """The rows of each (true, predicted) pair, pairs in their order of appearance."""
+    pairs: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        pairs.setdefault((row["true"], row["predicted"]), []).append(row)
+    return pairs
+
+
 def mistakes_figure(
     images: torch.Tensor, mistakes: list[dict[str, Any]], class_names: list[str], title: str
 ) -> Figure:
     """One row per confused pair: the test images (uint8, shown as stored), each titled
     'true -> predicted (probability)'."""
-    pairs: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for row in mistakes:
-        pairs.setdefault((row["true"], row["predicted"]), []).append(row)
+    pairs = by_pair(mistakes)
     columns = max((len(rows) for rows in pairs.values()), default=1)
     fig = Figure(figsize=(1.6 * columns, 1.9 * max(len(pairs), 1) + 0.5), layout="constrained")
     axes = fig.subplots(max(len(pairs), 1), columns, squeeze=False)

@@ -10,16 +10,14 @@ from torch import nn
 
 from mnistlab.analysis.attributions import attribution_maps, attributions_figure
 from mnistlab.analysis.cnn_pictures import convolutions, feature_maps_figure, filters_figure
-from mnistlab.analysis.mistakes import find_mistakes, mistakes_figure
+from mnistlab.analysis.mistakes import by_pair, find_mistakes, mistakes_figure
 
 EXPLAINED = 6  # misclassified images whose attributions are drawn
 
 
 def one_of_each_pair(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     """Up to `count` rows, taking each pair's most confident mistake in turn."""
-    pairs: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for row in rows:
-        pairs.setdefault((row["true"], row["predicted"]), []).append(row)
+    pairs = by_pair(rows)
     rounds = max((len(p) for p in pairs.values()), default=0)
     turns = [p[i] for i in range(rounds) for p in pairs.values() if i < len(p)]
     return turns[:count]

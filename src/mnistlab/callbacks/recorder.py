@@ -8,6 +8,7 @@ step where it ended, the test results once, at the final step.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from mnistlab.analysis.pictures import test_pictures
 from mnistlab.analysis.plots import confusion_figure, figure_pixels
 from mnistlab.models.classifier import metric_tag
 
+log = logging.getLogger(__name__)
 TRAIN_KEYS = ("train/loss", "train/acc")
 VAL_KEYS = ("val/loss", "val/acc", "val/f1_macro")
 
@@ -154,11 +156,22 @@ class RunRecorder(pl.Callback):
             "confusion_matrix": confusion.tolist(),
         }
         if trainer.is_global_zero and trainer.datamodule is not None:
+            self._draw_pictures(trainer.datamodule, pl_module, confusion)
+        self._write_test_results(trainer, metrics, confusion)
+
+    def _draw_pictures(self, datamodule: Any, pl_module: pl.LightningModule, confusion) -> None:
+        """The run's pictures; a picture that cannot be drawn costs the pictures, not the results."""
+        try:
             self.test["mistakes"], figures = test_pictures(
-                pl_module.net, trainer.datamodule, confusion, self.class_names, self.title
+                pl_module.net, datamodule, confusion, self.class_names, self.title
             )
             self.pictures = {name: figure_pixels(fig) for name, fig in figures.items()}
-        self._write_test_results(trainer, metrics, confusion)
+        except Exception as e:  # noqa: BLE001 (the scores and files must still be written)
+            log.warning(
+                "Could not draw the run's pictures (%s: %s); its results are written without "
+                "them. The run's log file has the traceback.", type(e).__name__, e,
+            )  # fmt: skip
+            log.debug("Drawing the pictures failed", exc_info=e)
 
     def _write_test_results(
         self, trainer: pl.Trainer, metrics: dict, confusion: torch.Tensor
