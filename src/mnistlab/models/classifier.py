@@ -95,29 +95,28 @@ class Classifier(pl.LightningModule):
         self.epoch_seen = 0
 
     def training_step(self, group: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int):
-        net, trained, predicted, targets = self.net, [], [], []
-        if self.automatic_optimization:  # one minibatch: Lightning steps, clips, accumulates
-            ((x, y),) = group
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            trained, predicted, targets = [loss.detach()], [logits.detach().argmax(1)], [y]
-        else:
+        # Automatic: a group of one minibatch, which Lightning steps, clips and accumulates.
+        automatic = self.automatic_optimization
+        if not automatic:
             optimizer = self.optimizers()
             max_steps = self.trainer.max_steps
             budget = max_steps - self.global_step if max_steps >= 0 else None  # stop exactly there
-            for x, y in islice(group, budget):
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
+            group = islice(group, budget)
+        trained, predicted, targets = [], [], []
+        for x, y in group:
+            logits = self.net(x)
+            loss = F.cross_entropy(logits, y)
+            if not automatic:
                 optimizer.zero_grad()
                 self.manual_backward(loss)
                 optimizer.step()
-                trained.append(loss.detach())
-                predicted.append(logits.detach().argmax(1))
-                targets.append(y)
+            trained.append(loss.detach())
+            predicted.append(logits.detach().argmax(1))
+            targets.append(y)
         losses = torch.stack(trained)
         self._count(losses, predicted, targets)
         outputs = {"losses": losses, **self._running_metrics()}
-        return {"loss": loss, **outputs} if self.automatic_optimization else outputs
+        return {"loss": loss, **outputs} if automatic else outputs
 
     def _count(self, losses: torch.Tensor, predicted: list, targets: list) -> None:
         """Add a step's minibatches to the epoch's sums (once per step, not per minibatch)."""
