@@ -11,11 +11,12 @@ DATA_DIR ?= data
 INSTALLED := $(VENV)/.installed
 FASHION_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
+CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup data fashion-source train test test-fast lint format tensorboard clean bench
+.PHONY: setup data fashion-source browser train lab test test-fast lint format tensorboard clean bench
 
-setup: $(INSTALLED) data
+setup: $(INSTALLED) data browser
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +37,28 @@ fashion-source:
 	  echo "      Fashion-MNIST will come from torchvision's download if the network is open."; \
 	fi
 
+# The lab report's PDF and the browser tests: Debian's chromium (Playwright drives it offline).
+browser:
+	@if [ -x $(CHROMIUM) ] || command -v chromium >/dev/null || command -v google-chrome >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium (the lab report's PDF, the browser tests)..."; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+	  || echo "Note: apt-get could not install chromium: no lab PDF, and the browser tests skip."; \
+	else \
+	  echo "Note: no Chromium, and no root to install Debian's: the lab writes no PDF and the"; \
+	  echo "      browser tests skip (install chromium, or give lab.chromium=<browser binary>)."; \
+	fi
+
 data: $(INSTALLED) fashion-source
 	@$(PY) -m mnistlab.data.prepare --root $(DATA_DIR)
 
 train: setup
 	$(PY) src/train.py $(ARGS)
+
+# Every run the lab's five questions need (reused from logs/ when done), then one report.
+lab: setup
+	$(PY) src/lab.py $(ARGS)
 
 test: setup
 	$(PY) -m pytest $(ARGS)

@@ -18,6 +18,7 @@ LAYERS = {
     "callbacks": 3,
     "hydra_callbacks": 3,
     "cli": 3,
+    "lab": 3,
     "models": 2,
     "data": 2,
     "analysis": 2,

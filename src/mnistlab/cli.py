@@ -91,3 +91,19 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
     test = summary.get("test", {})
     write_status(out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"))
     return (run.get("objective") or {}).get("value")
+
+
+def run_command(task: Callable[[], int]) -> None:
+    """Run a command that is not one training job (it writes no status.json) and exit with its
+    code; a user's mistake prints one paragraph and exits 2, an interruption its message."""
+    try:
+        code = task()
+    except Interrupted as e:
+        print(_paragraph(str(e)), file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
+    except UserError as e:
+        log.debug("The command stopped", exc_info=True)
+        print(_paragraph(f"Error: {e}"), file=sys.stderr)
+        raise SystemExit(2) from None
+    if code:
+        raise SystemExit(code)

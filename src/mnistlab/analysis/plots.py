@@ -90,3 +90,27 @@ def val_loss_figure(curves: dict[str, list[dict[str, float]]], title: str) -> Fi
     if curves:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+def accuracy_weights_figure(
+    groups: dict[str, list[tuple[int, float]]], marked: dict[str, tuple[int, float]], title: str
+) -> Figure:
+    """Test accuracy against trainable weights (log scale), one colour per kind of model;
+    `marked` points (e.g. the notebooks' models) are circled and named."""
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    ax = fig.subplots()
+    for label, points in groups.items():
+        weights, accuracies = zip(*points, strict=True)
+        ax.scatter(weights, [100 * a for a in accuracies], label=label, s=28, alpha=0.85)
+    for name, (weights, accuracy) in marked.items():
+        ax.scatter([weights], [100 * accuracy], s=160, facecolors="none", edgecolors="black")
+        ax.annotate(name, (weights, 100 * accuracy), textcoords="offset points", xytext=(8, -12),
+                    fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable weights (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title)
+    if groups:
+        ax.legend(fontsize=8, loc="lower right")
+    return fig

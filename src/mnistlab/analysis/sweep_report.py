@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,17 +62,20 @@ def _overrides(run_dir: Path) -> list[str]:
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
 
 
+def read_run(run_dir: Path, label: str = "") -> RunRow:
+    """What one run folder says about the run: its status, metrics and overrides."""
+    status_file, metrics_file = run_dir / "status.json", run_dir / "metrics.json"
+    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    state = status.get("status", "completed" if metrics else "unknown")
+    return RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics, label)
+
+
 def collect_runs(folder: Path) -> list[RunRow]:
     """Every run under `folder`: one with a status.json or a metrics.json."""
     folder = Path(folder)
     dirs = {p.parent for name in ("status.json", "metrics.json") for p in folder.rglob(name)}
-    rows = []
-    for run_dir in sorted(dirs):
-        status_file, metrics_file = run_dir / "status.json", run_dir / "metrics.json"
-        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        state = status.get("status", "completed" if metrics else "unknown")
-        rows.append(RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics))
+    rows = [read_run(run_dir) for run_dir in sorted(dirs)]
     # Label each run by what sets it apart: the overrides not shared by every run.
     common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
     for row in rows:
@@ -162,12 +166,41 @@ def conclusions(rows: list[RunRow]) -> list[str]:
     return lines
 
 
+def ranked(rows: list[RunRow]) -> list[RunRow]:
+    """Completed runs first, best validation objective first; the test set ranks nothing."""
+    return sorted(rows, key=lambda r: (not r.ok, -r.rank, r.label))
+
+
+def table_markdown(rows: list[RunRow], folder: Path, link_from: Path | None = None) -> list[str]:
+    """The comparison table, one line per run in `rows`' order; with `link_from`, a last
+    column links each run's folder (relative to `link_from`, where the Markdown lives)."""
+    link = link_from is not None
+    lines = [
+        "| # | overrides | objective (validation) | weights | epochs | time | best val loss | test acc | test macro F1 | weakest class (test) | most-confused pair (test) |"
+        + (" run |" if link else ""),
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|" + ("---|" if link else ""),
+    ]
+    for i, row in enumerate(rows, 1):
+        cols = _columns(row, folder)
+        if row.ok:
+            line = (
+                f"| {i} | `{cols['overrides']}` | {cols['objective']} | {cols['parameters']:,} | {cols['epochs']} | "
+                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {percent(cols['test_acc'])} | "
+                f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
+            )
+        else:
+            reason = f": {row.reason}" if row.reason else ""
+            line = f"| {i} | `{cols['overrides']}` | {row.status}{reason} | | | | | | | | |"
+        if link:
+            line += f" [{row.path.name}]({os.path.relpath(row.path, link_from)}) |"
+        lines.append(line)
+    return lines
+
+
 def write_report(folder: Path) -> list[RunRow]:
     """Write sweep_report.md, sweep_report.csv and sweep_val_loss.png into `folder`."""
     folder = Path(folder)
-    rows = collect_runs(folder)
-    rows.sort(key=lambda r: (not r.ok, -r.rank, r.label))
-    table = [_columns(r, folder) for r in rows]
+    rows = ranked(collect_runs(folder))
     fields = [
         "run", "overrides", "status", "objective", "parameters", "epochs", "wall_time_s",
         "best_val_loss", "test_acc", "test_f1_macro", "weakest_class", "most_confused", "reason",
@@ -175,24 +208,10 @@ def write_report(folder: Path) -> list[RunRow]:
     with open(folder / REPORT_CSV, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(table)
+        writer.writerows(_columns(r, folder) for r in rows)
 
     lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
-    lines += [
-        "| # | overrides | objective (validation) | weights | epochs | time | best val loss | test acc | test macro F1 | weakest class (test) | most-confused pair (test) |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for i, (row, cols) in enumerate(zip(rows, table, strict=True), 1):
-        if row.ok:
-            lines.append(
-                f"| {i} | `{cols['overrides']}` | {cols['objective']} | {cols['parameters']:,} | {cols['epochs']} | "
-                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {percent(cols['test_acc'])} | "
-                f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
-            )
-        else:
-            lines.append(
-                f"| {i} | `{cols['overrides']}` | {row.status}{': ' + row.reason if row.reason else ''} | | | | | | | | |"
-            )
+    lines += table_markdown(rows, folder)
     curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
     if curves:
         save_figure(val_loss_figure(curves, f"Validation loss: {folder.name}"), folder / REPORT_PNG)

@@ -1,0 +1,206 @@
+"""Questions 1 to 3 of the lab, answered from the runs' own files.
+
+Each function returns Markdown lines; every number in them is read from a run's metrics.json,
+config.yaml or params.md, and each section names the runs it used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
+from mnistlab.analysis.sweep_report import RunRow
+from mnistlab.terminal import percent
+
+Q3_FIGURE = "q3_accuracy_vs_weights.png"
+
+# (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it.
+RMSPROP = [
+    ("g_t = ∇_w L(w_{t-1})", "the gradient of the loss on one minibatch"),
+    ("s_t = ρ · s_{t-1} + (1 − ρ) · g_t²", "a running mean of squared gradients (s_0 = 0)"),
+    ("w_t = w_{t-1} − η · g_t / √(s_t + ε)", "each weight's step, scaled by its own history"),
+]
+MOMENTUM = [
+    ("m_t = μ · m_{t-1} + η · g_t / √(s_t + ε)", "with momentum μ > 0 (m_0 = 0) ..."),
+    ("w_t = w_{t-1} − m_t", "... the step is the running sum m_t"),
+]
+CENTERED = [
+    ("ḡ_t = ρ · ḡ_{t-1} + (1 − ρ) · g_t", "centered: s_t − ḡ_t² replaces s_t under the root"),
+]
+CROSS_ENTROPY = [
+    (
+        "p_{n,k} = exp(z_{n,k}) / Σ_j exp(z_{n,j})",
+        "softmax of image n's outputs z over the K classes",
+    ),
+    (
+        "L = −(1/B) Σ_n Σ_k y_{n,k} · log p_{n,k}",
+        "y one-hot (y_{n,k} = 1 for the true class c_n) ...",
+    ),
+    ("L = −(1/B) Σ_n log p_{n,c_n}", "... so only the true class's probability counts"),
+]
+
+
+def _equations(rows: list[tuple[str, str]]) -> list[str]:
+    return ["| equation | what it says |", "|---|---|"] + [f"| `{e}` | {w} |" for e, w in rows]
+
+
+def link(path: Path, start: Path) -> str:
+    """A run's folder as a Markdown link relative to the report."""
+    return f"[{path.name}]({os.path.relpath(path, start)})"
+
+
+def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]], out_dir: Path) -> list[str]:
+    """The learning algorithm, its equations and the cost function, with the settings used."""
+    settings: dict[tuple, list[RunRow]] = defaultdict(list)
+    for row in rows:
+        config = configs[row.path]
+        opt = config["optimizer"]
+        key = (
+            opt["_target_"].rsplit(".", 1)[-1], opt.get("lr"), opt.get("rho"), opt.get("eps"),
+            opt.get("momentum"), opt.get("centered"), config["data"]["batch_size"],
+            config["trainer"]["max_epochs"],
+        )  # fmt: skip
+        settings[key].append(row)
+    lines = [
+        "## Question 1: the learning algorithm and the cost function",
+        "",
+        "Training minimises the categorical cross-entropy with RMSprop, as Keras computes it "
+        "(the lab's notebooks use `RMSprop()` with Keras' defaults). For a weight w with "
+        "learning rate η, decay ρ and ε:",
+        "",
+    ]
+    if any(key[0] != "KerasRMSprop" for key in settings):
+        lines += ["Not every run below used it (see the table): the equations are the lab's.", ""]
+    equations = list(RMSPROP)
+    if any(key[4] for key in settings):
+        equations += MOMENTUM
+    if any(key[5] for key in settings):
+        equations += CENTERED
+    lines += [
+        *_equations(equations),
+        "",
+        "The cost is the categorical cross-entropy over a minibatch of B images, computed from "
+        "the network's outputs (logits) in one numerically stable step (`F.cross_entropy`). The "
+        "lab's original report wrote the binary form −[y log p + (1 − y) log(1 − p)], which is "
+        "for a single yes/no output, not for 10 classes:",
+        "",
+        *_equations(CROSS_ENTROPY),
+        "",
+        "The settings the runs used (from each run's `config.yaml`):",
+        "",
+        "| optimizer | η (lr) | ρ (rho) | ε (eps) | momentum | centered | batch size B | epochs | runs |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for key, used in settings.items():
+        cells = " | ".join("-" if value is None else str(value) for value in key)
+        lines.append(f"| {cells} | {len(used)} |")
+    return [*lines, ""]
+
+
+def question_2(notebook: dict[str, RunRow], out_dir: Path) -> list[str]:
+    """Weights per layer, with the arithmetic, for the lab's three MNIST models."""
+    lines = [
+        "## Question 2: inputs, outputs and weights of each model",
+        "",
+        "Each run writes this table to its `params.md`, from the network it trained.",
+        "",
+    ]
+    totals = []
+    for name in ("mlp", "hog", "cnn"):
+        row = notebook.get(name)
+        if row is None or not row.ok:
+            lines += [f"### {name}", "", _missing(row), ""]
+            continue
+        run = row.metrics["run"]
+        totals.append(f"{run['parameters']:,} ({run['title']})")
+        lines += [
+            f"### {run['title']} (run {link(row.path, out_dir)})",
+            "",
+            (row.path / "params.md").read_text().strip(),
+            "",
+        ]
+    if totals:
+        lines += ["Totals: " + "; ".join(totals) + ".", ""]
+    return lines
+
+
+def _missing(row: RunRow | None) -> str:
+    if row is None:
+        return "Not part of this lab's configuration."
+    return f"Its run failed ({row.path}): {row.reason or row.status}."
+
+
+def _kind(row: RunRow) -> str:
+    run = row.metrics["run"]
+    data = "Fashion-MNIST" if run["dataset"] == "fashion" else "MNIST"
+    return f"{run['model'].upper()} on {data}" + (" HOG" if run["features"] == "hog" else "")
+
+
+def question_3(rows: list[RunRow], notebook: dict[str, RunRow], out_dir: Path) -> list[str]:
+    """Test accuracy against weights for every run, and what it says about depth and capacity."""
+    done = sorted((r for r in rows if r.ok), key=lambda r: r.metrics["run"]["parameters"])
+    lines = ["## Question 3: do deep networks have more capacity than shallow ones?", ""]
+    if not done:
+        return [*lines, "No run completed, so there is nothing to compare.", ""]
+    groups: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row in done:
+        groups[_kind(row)].append((row.metrics["run"]["parameters"], row.test_acc))
+    marked = {
+        f"notebook {name}": (row.metrics["run"]["parameters"], row.test_acc)
+        for name, row in notebook.items()
+        if row.ok
+    }
+    save_figure(
+        accuracy_weights_figure(groups, marked, "Test accuracy against trainable weights"),
+        out_dir / Q3_FIGURE,
+    )
+    lines += [
+        *_capacity_answer(done, notebook),
+        "",
+        f"![test accuracy against trainable weights, every run of this report]({Q3_FIGURE})",
+        "",
+        "| weights | test accuracy | model | variant | run |",
+        "|---:|---:|---|---|---|",
+    ]
+    for row in done:
+        lines.append(
+            f"| {row.metrics['run']['parameters']:,} | {percent(row.test_acc)} | {_kind(row)} | "
+            f"`{row.label}` | {link(row.path, out_dir)} |"
+        )
+    return [*lines, ""]
+
+
+def _capacity_answer(done: list[RunRow], notebook: dict[str, RunRow]) -> list[str]:
+    mlp, cnn = notebook.get("mlp"), notebook.get("cnn")
+    if not (mlp and cnn and mlp.ok and cnn.ok):
+        return ["The notebook's MLP and CNN runs are both needed to answer; one is missing."]
+    w_mlp, w_cnn = mlp.metrics["run"]["parameters"], cnn.metrics["run"]["parameters"]
+    ratio = w_mlp / w_cnn
+    verdict = (
+        "Yes, in the sense that matters here: capacity per weight."
+        if cnn.test_acc >= mlp.test_acc
+        else "Not in these runs:"
+    )
+    lines = [
+        f"{verdict} The deeper network (the notebook's CNN, three convolutions before its dense "
+        f"layers) reaches {percent(cnn.test_acc)} test accuracy with {w_cnn:,} weights; the "
+        f"shallow MLP (one hidden layer) reaches {percent(mlp.test_acc)} with {w_mlp:,}, "
+        f"{ratio:.0f} times as many. A convolution reuses its few weights at every position of "
+        "the image, so depth buys features (strokes, then parts of digits) that a single wide "
+        "layer must learn pixel by pixel."
+    ]
+    shallow = [r for r in done if _kind(r) == "MLP on MNIST"]
+    if len(shallow) > 1:
+        weights = [r.metrics["run"]["parameters"] for r in shallow]
+        accuracies = [r.test_acc for r in shallow]
+        closes = max(accuracies) >= cnn.test_acc
+        lines.append(
+            f"The {len(shallow)} MLP runs on MNIST pixels, from {min(weights):,} to {max(weights):,} "
+            f"weights, score between {percent(min(accuracies))} and {percent(max(accuracies))}: "
+            + ("width can match the CNN, at many times its weights." if closes
+               else "widening the shallow network does not reach the CNN.")
+        )  # fmt: skip
+    return [" ".join(lines)]

@@ -1,0 +1,84 @@
+"""lab_report.md: the lab's five questions, each answered from the runs it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnistlab.analysis.sweep_report import RunRow, read_run
+from mnistlab.lab.plan import Family
+from mnistlab.lab.questions import link, question_1, question_2, question_3
+from mnistlab.lab.sweeps import fashion_section, sweep_section
+
+REPORT_MD = "lab_report.md"
+
+
+def family_rows(
+    families: list[Family], folders: dict[str, Path], failures: dict[str, str]
+) -> dict[str, list[RunRow]]:
+    """Each family's runs as the report reads them, labelled by what sets them apart."""
+    rows = {}
+    for family in families:
+        rows[family.name] = []
+        for run, label in zip(family.runs, family.labels, strict=True):
+            row = read_run(folders[run.key], label)
+            if run.key in failures and not row.ok:
+                row.reason = row.reason or failures[run.key]
+            rows[family.name].append(row)
+    return rows
+
+
+def write_lab_report(
+    out_dir: Path,
+    log_dir: Path,
+    families: list[Family],
+    rows: dict[str, list[RunRow]],
+    titles: dict[str, str],
+    intro: str,
+) -> Path:
+    """Write lab_report.md and its own figures into `out_dir`; return the report's path."""
+    notebook = {
+        f.name.removeprefix("notebook "): rows[f.name][0]
+        for f in families
+        if f.question == "notebook"
+    }
+    by_path: dict[Path, RunRow] = {}  # a run in two families keeps its first label (the notebook's)
+    for family in families:
+        for row in rows[family.name]:
+            by_path.setdefault(row.path, row)
+    unique = list(by_path.values())
+    done = [row for row in unique if row.ok]
+    configs: dict[Path, dict[str, Any]] = {
+        row.path: yaml.safe_load((row.path / "config.yaml").read_text()) for row in done
+    }
+    failed = [row for row in unique if not row.ok]
+    lines = ["# The lab, answered by its runs", "", intro, ""]
+    if failed:
+        lines += ["## Runs that failed", ""]
+        lines += [f"- {link(r.path, out_dir)} `{r.label}`: {r.reason or r.status}" for r in failed]
+        lines += ["", "The sections below use the runs that completed.", ""]
+    lines += question_1(done, configs, out_dir)
+    lines += question_2(notebook, out_dir)
+    lines += question_3(unique, notebook, out_dir)
+    lines += [
+        "## Question 4: three experiments, their variants, and the digits they confuse",
+        "",
+    ]
+
+    def sweeps(question: str) -> list[str]:
+        return [
+            line
+            for f in families
+            if f.question == question
+            for line in sweep_section(f.name, titles[f.name], rows[f.name], log_dir, out_dir)
+        ]
+
+    lines += sweeps("q4")
+    lines += ["## Question 5: a CNN on Fashion-MNIST", ""]
+    lines += fashion_section(notebook.get("fashion"), out_dir)
+    lines += sweeps("q5")
+    path = out_dir / REPORT_MD
+    path.write_text("\n".join(lines) + "\n")
+    return path

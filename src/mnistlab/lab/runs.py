@@ -1,0 +1,163 @@
+"""The lab's runs: reuse the completed ones under logs/, run the others as `src/train.py` does.
+
+Each missing run is the user's own command in a child process (its bar, its tables, its folder
+under logs/train/runs/), with one line of overall progress printed above it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mnistlab.errors import Interrupted
+from mnistlab.lab.plan import PlannedRun, result_key
+from mnistlab.terminal import console
+
+# What the report reads in a run's folder; a run without one of them is not reused.
+NEEDED_FILES = ("metrics.json", "config.yaml", "params.md", "confusion_matrix.png", "mistakes.png")
+
+
+def completed_runs(log_dir: Path) -> dict[str, Path]:
+    """The newest completed training run under `log_dir`/train for each result key."""
+    found: dict[str, tuple[float, Path]] = {}
+    for status_file in Path(log_dir, "train").rglob("status.json"):
+        run_dir = status_file.parent
+        try:
+            status = json.loads(status_file.read_text())
+            if status.get("status") != "completed":
+                continue
+            if not all((run_dir / name).is_file() for name in NEEDED_FILES):
+                continue
+            key = result_key(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue  # a folder being written or damaged is simply not reused
+        finished = status.get("completed_unix", 0.0)
+        if key not in found or finished > found[key][0]:
+            found[key] = (finished, run_dir)
+    return {key: run_dir for key, (_, run_dir) in found.items()}
+
+
+def _kind(run: PlannedRun) -> tuple[str, str, bool]:
+    """Runs of one kind take time roughly with the square root of their weights (here, a CNN
+    with 5.9 times the notebook CNN's weights took 2.1 times as long; the square root says 2.4)."""
+    config = run.config
+    return (
+        config["data"]["dataset"],
+        config["model"]["net"]["_target_"],
+        bool(config["data"]["hog"]),
+    )
+
+
+def planned_weights(config: dict) -> int | None:
+    """The trainable weights of the network `config` describes, built without loading data."""
+    from omegaconf import OmegaConf
+
+    from mnistlab.analysis.params import total_parameters
+    from mnistlab.data.catalog import DATASETS, IMAGE_SIZE
+    from mnistlab.data.hog import HogParams
+    from mnistlab.models.build import build_net
+
+    hog = config["data"].get("hog")
+    shape = (HogParams(**hog).feature_length(IMAGE_SIZE),) if hog else (1, IMAGE_SIZE, IMAGE_SIZE)
+    classes = len(DATASETS[config["data"]["dataset"]].class_names)
+    try:
+        return total_parameters(build_net(OmegaConf.create(config["model"]), shape, classes))
+    except Exception:  # a run that cannot be built fails on its own, with its reason
+        return None
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+@dataclass
+class Progress:
+    """One line per run: run n of N, time elapsed, and the time left, estimated from the
+    finished runs of the same kind (scaled by the square root of their weights)."""
+
+    todo: list[PlannedRun]
+    started: float = field(default_factory=time.monotonic)
+    # kind -> seconds per square root of a weight, one value per finished run
+    rates: dict[tuple, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sizes = [max(planned_weights(run.config) or 1, 1) ** 0.5 for run in self.todo]
+
+    def finished(self, index: int, seconds: float) -> None:
+        self.rates.setdefault(_kind(self.todo[index]), []).append(seconds / self.sizes[index])
+
+    def estimate_left(self, index: int) -> str:
+        every = [rate for rates in self.rates.values() for rate in rates]
+        if not every:
+            return "time left: known after the first run"
+        left = 0.0
+        for run, size in zip(self.todo[index:], self.sizes[index:], strict=True):
+            rates = self.rates.get(_kind(run), every)
+            left += size * sum(rates) / len(rates)
+        return f"about {_clock(left)} left"
+
+    def line(self, index: int, title: str) -> str:
+        elapsed = _clock(time.monotonic() - self.started)
+        return (
+            f"[bold cyan]Lab: run {index + 1} of {len(self.todo)}[/bold cyan] · {title} · "
+            f"{elapsed} elapsed · {self.estimate_left(index)}"
+        )
+
+
+def _launch(train_script: Path, run: PlannedRun, run_dir: Path, env: dict[str, str]) -> int:
+    command = [
+        sys.executable, str(train_script), *run.overrides,
+        "hydra.mode=RUN", f"hydra.run.dir='{run_dir}'",
+    ]  # fmt: skip
+    child = subprocess.Popen(command, env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the run too: let it record where it stopped before the lab stops.
+        child.wait(timeout=120)
+        raise Interrupted(
+            f"Interrupted during {run_dir}. The lab's completed runs are kept under logs/train/, "
+            "and the same `python src/lab.py` command reuses them.",
+            exit_code=130,
+        ) from None
+
+
+def run_missing(
+    todo: list[PlannedRun], train_script: Path, log_dir: Path, data_dir: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Run each planned run in turn; return their folders and, for failed ones, the reason."""
+    env = {
+        **os.environ,
+        "MNISTLAB_LOG_DIR": str(log_dir.resolve()),
+        "MNISTLAB_DATA_DIR": str(data_dir.resolve()),
+    }
+    progress = Progress(todo)
+    folders: dict[str, Path] = {}
+    failures: dict[str, str] = {}
+    for index, run in enumerate(todo):
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        run_dir = log_dir / "train" / "runs" / f"{stamp}_lab{os.getpid()}-{index + 1}"
+        console.print(progress.line(index, run.name))
+        began = time.monotonic()
+        code = _launch(train_script, run, run_dir, env)
+        progress.finished(index, time.monotonic() - began)
+        folders[run.key] = run_dir
+        if code != 0:
+            failures[run.key] = _failure_reason(run_dir, code)
+    return folders, failures
+
+
+def _failure_reason(run_dir: Path, code: int) -> str:
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return f"src/train.py exited with code {code} before writing its status"
+    return status.get("reason") or f"src/train.py exited with code {code}"

@@ -1,0 +1,89 @@
+"""The lab task: plan the runs the five questions need, reuse or run them, write the report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnistlab.checks import whole_number
+from mnistlab.lab.document import find_chromium, print_pdf, write_html
+from mnistlab.lab.plan import plan_lab, unique_runs
+from mnistlab.lab.report import family_rows, write_lab_report
+from mnistlab.lab.runs import completed_runs, run_missing
+from mnistlab.terminal import console
+
+
+def check_lab_values(lab: DictConfig) -> None:
+    for key, what, hint in (
+        ("epochs", "how many epochs every run trains (a preview)", "E.g. lab.epochs=2, or null."),
+        ("variants", "how many variants of each sweep the lab runs (a preview)",
+         "E.g. lab.variants=2, or null for all."),
+    ):  # fmt: skip
+        if lab[key] is not None:
+            whole_number(f"lab.{key}", lab[key], what, hint=hint)
+
+
+def _intro(lab: DictConfig, needed: int, reused: int, ran: int, failed: int) -> str:
+    command = shlex.join(["python", "src/lab.py", *sys.argv[1:]])
+    text = (
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} from {needed} runs: "
+        f"{reused} completed runs reused from logs/, {ran} run now"
+        + (f", {failed} of them failed" if failed else "")
+        + ". Every number below is read from the files of the run it names."
+    )
+    preview = [f"lab.epochs={lab.epochs}"] if lab.epochs else []
+    preview += [f"lab.variants={lab.variants}"] if lab.variants else []
+    preview += [f"lab.overrides={list(lab.overrides)}"] if lab.overrides else []
+    if preview:
+        text += f" **A preview** ({', '.join(preview)}): not the lab's full settings."
+    return text
+
+
+def lab(cfg: DictConfig, train_script: Path) -> int:
+    """Write lab_report.md, .html and (with Chromium) .pdf; return 1 when a run failed, else 0."""
+    started = time.monotonic()
+    out_dir, log_dir = Path(cfg.paths.output_dir), Path(cfg.paths.log_dir)
+    check_lab_values(cfg.lab)
+    families = plan_lab(cfg.lab)
+    needed = unique_runs(families)
+    found = completed_runs(log_dir) if cfg.lab.reuse else {}
+    reused = {run.key: found[run.key] for run in needed if run.key in found}
+    todo = [run for run in needed if run.key not in found]
+    console.print(
+        f"[bold]The lab needs {len(needed)} runs:[/bold] {len(reused)} completed under "
+        f"{log_dir / 'train'} reused, {len(todo)} to run."
+    )
+    ran, failures = run_missing(todo, train_script, log_dir, Path(cfg.paths.data_dir))
+
+    rows = family_rows(families, {**reused, **ran}, failures)
+    titles = {**OmegaConf.to_container(cfg.lab.q4), **OmegaConf.to_container(cfg.lab.q5)}
+    intro = _intro(cfg.lab, len(needed), len(reused), len(todo), len(failures))
+    report = write_lab_report(out_dir, log_dir, families, rows, titles, intro)
+    page = write_html(report, "The lab, answered by its runs")
+    written = [report.name, page.name]
+    chromium = find_chromium(cfg.lab.chromium) if cfg.lab.pdf else None
+    if chromium is not None:
+        pdf, why = print_pdf(page, chromium)
+        written += [pdf.name] if pdf else []
+        if pdf is None:
+            console.print(f"No PDF: {why}.")
+    elif cfg.lab.pdf:
+        console.print(
+            "No PDF: no Chromium found (lab.chromium=<path to the browser binary> names one; "
+            "`make setup` installs Debian's chromium when run as root)."
+        )
+    console.print(
+        f"[bold]Lab report:[/bold] {out_dir}  ({', '.join(written)}), "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    if failures:
+        console.print(
+            f"[bold red]{len(failures)} run(s) failed[/bold red]; the report names them: "
+            + "; ".join(failures.values())
+        )
+        return 1
+    return 0

@@ -1,0 +1,206 @@
+"""The lab report end to end: a tiny lab through src/lab.py, every number it quotes against the
+runs' own files, its pictures, reuse on a second run, a failed run, and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import need_fashion, read_metrics, run_script
+from mnistlab.lab.document import find_chromium
+from mnistlab.terminal import percent
+
+pytestmark = pytest.mark.slow
+
+# One epoch of 4 minibatches per run, the first 2 variants of each sweep: 11 runs.
+TINY_LAB = (
+    "lab.epochs=1",
+    "lab.variants=2",
+    'lab.overrides=["trainer.limit_train_batches=4","trainer.limit_val_batches=2"]',
+)
+QUESTIONS = [f"## Question {n}:" for n in range(1, 6)]
+RUN_LINK = re.compile(r"\]\(((?:\.\./)+train/runs/[^)/]+)\)")
+
+
+def lab_dirs(log_dir: Path) -> list[Path]:
+    return sorted((log_dir / "lab").iterdir())
+
+
+def run_folders(log_dir: Path) -> set[Path]:
+    return set((log_dir / "train" / "runs").iterdir())
+
+
+@pytest.fixture(scope="module")
+def tiny_lab(tmp_path_factory, data_dir):
+    """The tiny lab, run once for this file: (log dir, the lab's folder, what it printed)."""
+    need_fashion()
+    log_dir = tmp_path_factory.mktemp("logs")
+    done = run_script("lab.py", *TINY_LAB, log_dir=log_dir, timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    (lab_dir,) = lab_dirs(log_dir)
+    return log_dir, lab_dir, done.stdout
+
+
+def report(lab_dir: Path) -> str:
+    return (lab_dir / "lab_report.md").read_text()
+
+
+def linked_runs(lab_dir: Path, line: str) -> list[Path]:
+    return [(lab_dir / link).resolve() for link in RUN_LINK.findall(line)]
+
+
+def test_the_lab_answers_every_question_from_the_runs_it_ran(tiny_lab):
+    log_dir, lab_dir, printed = tiny_lab
+    text = report(lab_dir)
+    assert [q for q in QUESTIONS if q in text] == QUESTIONS
+    for title in ("MLP on pixels", "MLP on HOG features", "CNN on MNIST", "CNN on Fashion-MNIST"):
+        assert f"### {title}" in text
+    assert "The lab needs 11 runs: 0 completed" in printed
+    assert "Lab: run 11 of 11" in printed and "left" in printed
+    # Every run the lab made is named in the report, and every run it names exists.
+    named = {run for line in text.splitlines() for run in linked_runs(lab_dir, line)}
+    assert named == {p.resolve() for p in run_folders(log_dir)}
+    assert len(named) == 11
+    assert "**A preview**" in text
+    page = (lab_dir / "lab_report.html").read_text()
+    assert "<table>" in page and 'src="data:image/png;base64,' in page
+    assert not re.search(r'src="(?!data:)', page), "every picture is inside the page"
+
+
+def test_every_number_quoted_for_a_run_equals_its_metrics(tiny_lab):
+    _, lab_dir, _ = tiny_lab
+    checked = 0
+    for line in report(lab_dir).splitlines():
+        runs = linked_runs(lab_dir, line)
+        if not line.startswith("|") or len(runs) != 1:
+            continue
+        metrics = read_metrics(runs[0])
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert f"{metrics['run']['parameters']:,}" in cells
+        assert percent(metrics["test"]["acc"]) in cells
+        if "val/acc" in line:  # a sweep's table: the objective, F1 and loss too
+            assert f"val/acc {metrics['run']['objective']['value']:.4f}" in cells
+            assert f"{metrics['test']['f1_macro']:.4f}" in cells
+            assert f"{metrics['best_val_loss']:.4f}" in cells
+        checked += 1
+    assert checked == 11 + 2 * 4  # Question 3's table, then each sweep's
+    text = report(lab_dir)
+    for name in ("mlp", "hog", "cnn"):  # Question 2: the totals the runs counted
+        run = lab_dir / re.search(rf"notebook {name}`.*?\]\(([^)]+)\)", text).group(1)
+        assert f"**{read_metrics(run)['run']['parameters']:,}**" in text
+    assert "**238,510**" in text and "**80,610**" in text and "**7,465**" in text
+
+
+def test_question_1_states_the_settings_the_runs_used(tiny_lab):
+    log_dir, lab_dir, _ = tiny_lab
+    configs = [yaml.safe_load((run / "config.yaml").read_text()) for run in run_folders(log_dir)]
+    optimizer = configs[0]["optimizer"]
+    assert all(c["optimizer"] == optimizer for c in configs)
+    row = f"| KerasRMSprop | {optimizer['lr']} | {optimizer['rho']} | {optimizer['eps']} |"
+    assert row in report(lab_dir)
+    assert "w_t = w_{t-1} − η · g_t / √(s_t + ε)" in report(lab_dir)
+
+
+def test_the_mistakes_shown_are_misclassified_test_images(tiny_lab, data_dir):
+    log_dir, lab_dir, _ = tiny_lab
+    from torchvision.datasets import MNIST, FashionMNIST
+
+    labels = {
+        "mnist": MNIST(str(data_dir), train=False).targets,
+        "fashion": FashionMNIST(str(data_dir), train=False).targets,
+    }
+    for run in run_folders(log_dir):
+        metrics = read_metrics(run)
+        mistakes = metrics["mistakes"]
+        assert mistakes, run
+        test_labels = labels[metrics["run"]["dataset"]]
+        for shown in mistakes:
+            assert shown["predicted"] != shown["true"]
+            assert test_labels[shown["index"]].item() == shown["true"]
+        # mistakes.png: one row per confused pair, a column per image (1.6 x 1.9 inches at 100 dpi)
+        pairs = {(m["true"], m["predicted"]) for m in mistakes}
+        columns = max(sum(1 for m in mistakes if (m["true"], m["predicted"]) == p) for p in pairs)
+        with Image.open(run / "mistakes.png") as picture:
+            assert picture.format == "PNG"
+            assert picture.size == pytest.approx((160 * columns, 190 * len(pairs) + 50), abs=1)
+    for name, size in (
+        ("q3_accuracy_vs_weights.png", (900, 550)),
+        *((f"{sweep}_val_loss.png", (1000, 550)) for sweep in
+          ("mlp_hidden_dropout", "hog_cells_orientations", "cnn_dense_filters", "cnn_fashion")),
+    ):  # fmt: skip
+        with Image.open(lab_dir / name) as picture:
+            assert (picture.format, picture.size) == ("PNG", size)
+
+
+def test_a_second_lab_reuses_every_run(tiny_lab):
+    log_dir, first_dir, _ = tiny_lab
+    before = run_folders(log_dir)
+    again = run_script("lab.py", *TINY_LAB, log_dir=log_dir, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "The lab needs 11 runs: 11 completed" in again.stdout and "0 to run" in again.stdout
+    assert run_folders(log_dir) == before
+    second_dir = next(d for d in lab_dirs(log_dir) if d != first_dir)
+    first, second = report(first_dir).splitlines(), report(second_dir).splitlines()
+    assert "11 completed runs reused from logs/, 0 run now" in second[2]
+    assert second[3:] == first[3:]  # after the line that says when and how: the same report
+
+
+def test_a_failed_run_is_named_in_the_report_and_the_lab_exits_non_zero(tiny_lab):
+    log_dir, _, _ = tiny_lab
+    broken = '+lab.notebook.broken=["data=mnist-hog","data.hog.pixels_per_cell=40"]'
+    done = run_script("lab.py", *TINY_LAB, broken, log_dir=log_dir, timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "The lab needs 12 runs: 11 completed" in done.stdout
+    assert "1 run(s) failed" in done.stdout
+    lab_dir = lab_dirs(log_dir)[-1]
+    text = report(lab_dir)
+    failed = text.split("## Runs that failed")[1].split("##")[0]
+    assert "notebook broken" in failed and "pixels_per_cell" in failed
+    status = json.loads((linked_runs(lab_dir, failed)[0] / "status.json").read_text())
+    assert status["status"] == "failed"
+    assert [q for q in QUESTIONS if q in text] == QUESTIONS  # the other sections are all there
+
+
+def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny_lab, tmp_path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
+    from playwright.sync_api import sync_playwright
+
+    _, lab_dir, _ = tiny_lab
+    page_file = lab_dir / "lab_report.html"
+    requests = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(page_file.as_uri(), wait_until="load")
+        widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
+        page.pdf(path=str(tmp_path / "printed.pdf"))
+        browser.close()
+    assert len(widths) >= 12 and all(w > 0 for w in widths), widths
+    assert all(not url.startswith(("http:", "https:")) for url in requests), requests
+    assert [u for u in requests if not u.startswith("data:")] == [page_file.as_uri()]
+    assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")
+    assert (lab_dir / "lab_report.pdf").read_bytes().startswith(b"%PDF")  # the lab printed it too
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("lab.epochs=0", "lab.epochs=0 must be a whole number of at least 1"),
+        ("+lab.q4.no_such_sweep=x", "The lab's run 'no_such_sweep' cannot be configured"),
+        ('lab.overrides=["trainer.no_such_key=1"]', "The lab's run 'notebook mlp' cannot be"),
+    ],
+)
+def test_lab_settings_are_checked_before_any_run(tmp_path, data_dir, setting, message):
+    done = run_script("lab.py", setting, log_dir=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "train").exists()
