@@ -94,6 +94,14 @@ def test_every_number_quoted_for_a_run_equals_its_metrics(tiny_lab):
         run = lab_dir / re.search(rf"notebook {name}`.*?\]\(([^)]+)\)", text).group(1)
         assert f"**{read_metrics(run)['run']['parameters']:,}**" in text
     assert "**238,510**" in text and "**80,610**" in text and "**7,465**" in text
+    # Question 5: the notebook's CNN on Fashion-MNIST, its scores and F1 per category
+    q5 = text.split("## Question 5:")[1].split("\n### ")[1]
+    test = read_metrics(linked_runs(lab_dir, q5.splitlines()[0])[0])["test"]
+    assert (
+        f"| {percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
+        f"{test['size']:,} |" in q5
+    )
+    assert all(f"| {name} | {f1:.4f} |" in q5 for name, f1 in test["f1_per_class"].items())
 
 
 def test_question_1_states_the_settings_the_runs_used(tiny_lab):
@@ -196,6 +204,7 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
         ("lab.epochs=0", "lab.epochs=0 must be a whole number of at least 1"),
         ("+lab.q4.no_such_sweep=x", "The lab's run 'no_such_sweep' cannot be configured"),
         ('lab.overrides=["trainer.no_such_key=1"]', "The lab's run 'notebook mlp' cannot be"),
+        ("lab.chromium=/no/such/browser", "lab.chromium='/no/such/browser' is not a program"),
     ],
 )
 def test_lab_settings_are_checked_before_any_run(tmp_path, data_dir, setting, message):

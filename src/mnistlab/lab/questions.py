@@ -52,7 +52,7 @@ def link(path: Path, start: Path) -> str:
     return f"[{path.name}]({os.path.relpath(path, start)})"
 
 
-def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]], out_dir: Path) -> list[str]:
+def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]]) -> list[str]:
     """The learning algorithm, its equations and the cost function, with the settings used."""
     settings: dict[tuple, list[RunRow]] = defaultdict(list)
     for row in rows:
@@ -133,13 +133,18 @@ def _missing(row: RunRow | None) -> str:
     return f"Its run failed ({row.path}): {row.reason or row.status}."
 
 
-def _kind(row: RunRow) -> str:
+def _model_label(row: RunRow) -> str:
     run = row.metrics["run"]
     data = "Fashion-MNIST" if run["dataset"] == "fashion" else "MNIST"
     return f"{run['model'].upper()} on {data}" + (" HOG" if run["features"] == "hog" else "")
 
 
-def question_3(rows: list[RunRow], notebook: dict[str, RunRow], out_dir: Path) -> list[str]:
+def question_3(
+    rows: list[RunRow],
+    notebook: dict[str, RunRow],
+    configs: dict[Path, dict[str, Any]],
+    out_dir: Path,
+) -> list[str]:
     """Test accuracy against weights for every run, and what it says about depth and capacity."""
     done = sorted((r for r in rows if r.ok), key=lambda r: r.metrics["run"]["parameters"])
     lines = ["## Question 3: do deep networks have more capacity than shallow ones?", ""]
@@ -147,7 +152,7 @@ def question_3(rows: list[RunRow], notebook: dict[str, RunRow], out_dir: Path) -
         return [*lines, "No run completed, so there is nothing to compare.", ""]
     groups: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for row in done:
-        groups[_kind(row)].append((row.metrics["run"]["parameters"], row.test_acc))
+        groups[_model_label(row)].append((row.metrics["run"]["parameters"], row.test_acc))
     marked = {
         f"notebook {name}": (row.metrics["run"]["parameters"], row.test_acc)
         for name, row in notebook.items()
@@ -158,7 +163,7 @@ def question_3(rows: list[RunRow], notebook: dict[str, RunRow], out_dir: Path) -
         out_dir / Q3_FIGURE,
     )
     lines += [
-        *_capacity_answer(done, notebook),
+        *_capacity_answer(done, notebook, configs),
         "",
         f"![test accuracy against trainable weights, every run of this report]({Q3_FIGURE})",
         "",
@@ -167,17 +172,24 @@ def question_3(rows: list[RunRow], notebook: dict[str, RunRow], out_dir: Path) -
     ]
     for row in done:
         lines.append(
-            f"| {row.metrics['run']['parameters']:,} | {percent(row.test_acc)} | {_kind(row)} | "
+            f"| {row.metrics['run']['parameters']:,} | {percent(row.test_acc)} | {_model_label(row)} | "
             f"`{row.label}` | {link(row.path, out_dir)} |"
         )
     return [*lines, ""]
 
 
-def _capacity_answer(done: list[RunRow], notebook: dict[str, RunRow]) -> list[str]:
+def _layers(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def _capacity_answer(
+    done: list[RunRow], notebook: dict[str, RunRow], configs: dict[Path, dict[str, Any]]
+) -> list[str]:
     mlp, cnn = notebook.get("mlp"), notebook.get("cnn")
     if not (mlp and cnn and mlp.ok and cnn.ok):
         return ["The notebook's MLP and CNN runs are both needed to answer; one is missing."]
     w_mlp, w_cnn = mlp.metrics["run"]["parameters"], cnn.metrics["run"]["parameters"]
+    cnn_net, mlp_net = configs[cnn.path]["model"]["net"], configs[mlp.path]["model"]["net"]
     ratio = w_mlp / w_cnn
     verdict = (
         "Yes, in the sense that matters here: capacity per weight."
@@ -185,14 +197,17 @@ def _capacity_answer(done: list[RunRow], notebook: dict[str, RunRow]) -> list[st
         else "Not in these runs:"
     )
     lines = [
-        f"{verdict} The deeper network (the notebook's CNN, three convolutions before its dense "
-        f"layers) reaches {percent(cnn.test_acc)} test accuracy with {w_cnn:,} weights; the "
-        f"shallow MLP (one hidden layer) reaches {percent(mlp.test_acc)} with {w_mlp:,}, "
+        f"{verdict} The deeper network (the notebook's CNN: "
+        f"{_layers(len(cnn_net['filters']), 'convolution')}, then "
+        f"{_layers(len(cnn_net['dense']), 'hidden dense layer')}) reaches "
+        f"{percent(cnn.test_acc)} test accuracy with {w_cnn:,} weights; the shallow MLP "
+        f"({_layers(len(mlp_net['hidden']), 'hidden layer')}) reaches {percent(mlp.test_acc)} "
+        f"with {w_mlp:,}, "
         f"{ratio:.0f} times as many. A convolution reuses its few weights at every position of "
         "the image, so depth buys features (strokes, then parts of digits) that a single wide "
         "layer must learn pixel by pixel."
     ]
-    shallow = [r for r in done if _kind(r) == "MLP on MNIST"]
+    shallow = [r for r in done if _model_label(r) == "MLP on MNIST"]
     if len(shallow) > 1:
         weights = [r.metrics["run"]["parameters"] for r in shallow]
         accuracies = [r.test_acc for r in shallow]

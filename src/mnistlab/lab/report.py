@@ -59,9 +59,9 @@ def write_lab_report(
         lines += ["## Runs that failed", ""]
         lines += [f"- {link(r.path, out_dir)} `{r.label}`: {r.reason or r.status}" for r in failed]
         lines += ["", "The sections below use the runs that completed.", ""]
-    lines += question_1(done, configs, out_dir)
+    lines += question_1(done, configs)
     lines += question_2(notebook, out_dir)
-    lines += question_3(unique, notebook, out_dir)
+    lines += question_3(unique, notebook, configs, out_dir)
     lines += [
         "## Question 4: three experiments, their variants, and the digits they confuse",
         "",

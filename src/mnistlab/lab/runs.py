@@ -44,9 +44,8 @@ def completed_runs(log_dir: Path) -> dict[str, Path]:
     return {key: run_dir for key, (_, run_dir) in found.items()}
 
 
-def _kind(run: PlannedRun) -> tuple[str, str, bool]:
-    """Runs of one kind take time roughly with the square root of their weights (here, a CNN
-    with 5.9 times the notebook CNN's weights took 2.1 times as long; the square root says 2.4)."""
+def _timing_kind(run: PlannedRun) -> tuple[str, str, bool]:
+    """Runs of one kind: the same data, features and type of network."""
     config = run.config
     return (
         config["data"]["dataset"],
@@ -81,7 +80,8 @@ def _clock(seconds: float) -> str:
 @dataclass
 class Progress:
     """One line per run: run n of N, time elapsed, and the time left, estimated from the
-    finished runs of the same kind (scaled by the square root of their weights)."""
+    finished runs of the same kind, scaled by the square root of the weights (here, a CNN with
+    5.9 times the notebook CNN's weights took 2.1 times as long; the square root says 2.4)."""
 
     todo: list[PlannedRun]
     started: float = field(default_factory=time.monotonic)
@@ -92,7 +92,9 @@ class Progress:
         self.sizes = [max(planned_weights(run.config) or 1, 1) ** 0.5 for run in self.todo]
 
     def finished(self, index: int, seconds: float) -> None:
-        self.rates.setdefault(_kind(self.todo[index]), []).append(seconds / self.sizes[index])
+        self.rates.setdefault(_timing_kind(self.todo[index]), []).append(
+            seconds / self.sizes[index]
+        )
 
     def estimate_left(self, index: int) -> str:
         every = [rate for rates in self.rates.values() for rate in rates]
@@ -100,7 +102,7 @@ class Progress:
             return "time left: known after the first run"
         left = 0.0
         for run, size in zip(self.todo[index:], self.sizes[index:], strict=True):
-            rates = self.rates.get(_kind(run), every)
+            rates = self.rates.get(_timing_kind(run), every)
             left += size * sum(rates) / len(rates)
         return f"about {_clock(left)} left"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.checks import whole_number
+from mnistlab.errors import ConfigError
 from mnistlab.lab.document import find_chromium, print_pdf, write_html
 from mnistlab.lab.plan import plan_lab, unique_runs
 from mnistlab.lab.report import family_rows, write_lab_report
@@ -25,6 +26,12 @@ def check_lab_values(lab: DictConfig) -> None:
     ):  # fmt: skip
         if lab[key] is not None:
             whole_number(f"lab.{key}", lab[key], what, hint=hint)
+    if lab.pdf and lab.chromium and find_chromium(lab.chromium) is None:
+        raise ConfigError(
+            f"lab.chromium={lab.chromium!r} is not a program this machine can run: it names the "
+            "browser that prints the PDF. Give its binary (Debian's: /usr/lib/chromium/chromium), "
+            "leave it null to look for one, or set lab.pdf=false."
+        )
 
 
 def _intro(lab: DictConfig, needed: int, reused: int, ran: int, failed: int) -> str:
