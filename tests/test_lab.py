@@ -205,6 +205,7 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
         ("+lab.q4.no_such_sweep=x", "The lab's run 'no_such_sweep' cannot be configured"),
         ('lab.overrides=["trainer.no_such_key=1"]', "The lab's run 'notebook mlp' cannot be"),
         ("lab.chromium=/no/such/browser", "lab.chromium='/no/such/browser' is not a program"),
+        ("lab.notebook.cnn=cnn", "lab.notebook.cnn='cnn' must be a list"),
     ],
 )
 def test_lab_settings_are_checked_before_any_run(tmp_path, data_dir, setting, message):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.checks import whole_number
 from mnistlab.errors import ConfigError
+from mnistlab.hydra_info import command_line
 from mnistlab.lab.document import find_chromium, print_pdf, write_html
 from mnistlab.lab.plan import plan_lab, unique_runs
 from mnistlab.lab.report import family_rows, write_lab_report
@@ -26,6 +25,20 @@ def check_lab_values(lab: DictConfig) -> None:
     ):  # fmt: skip
         if lab[key] is not None:
             whole_number(f"lab.{key}", lab[key], what, hint=hint)
+    lists = {"lab.overrides": lab.overrides}
+    lists |= {f"lab.notebook.{name}": spec for name, spec in lab.notebook.items()}
+    for key, value in lists.items():
+        if not OmegaConf.is_list(value):
+            raise ConfigError(
+                f"{key}={value!r} must be a list of src/train.py overrides, e.g. "
+                f"'{key}=[\"model=cnn\"]' (each override quoted inside the brackets)."
+            )
+    for question in ("q4", "q5"):
+        if not OmegaConf.is_dict(lab[question]):
+            raise ConfigError(
+                f"lab.{question}={lab[question]!r} must map experiments (files of "
+                "conf/experiment/) to their titles, e.g. {cnn_fashion: 'CNN on Fashion-MNIST'}."
+            )
     if lab.pdf and lab.chromium and find_chromium(lab.chromium) is None:
         raise ConfigError(
             f"lab.chromium={lab.chromium!r} is not a program this machine can run: it names the "
@@ -35,7 +48,7 @@ def check_lab_values(lab: DictConfig) -> None:
 
 
 def _intro(lab: DictConfig, needed: int, reused: int, ran: int, failed: int) -> str:
-    command = shlex.join(["python", "src/lab.py", *sys.argv[1:]])
+    command = command_line("src/lab.py")
     text = (
         f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M')} from {needed} runs: "
         f"{reused} completed runs reused from logs/, {ran} run now"
