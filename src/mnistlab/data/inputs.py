@@ -9,7 +9,13 @@ from typing import Any
 
 import torch
 
+from mnistlab.data.catalog import IMAGE_SIZE
 from mnistlab.data.hog import HogParams, hog_features
+
+
+def input_shape(hog: dict[str, Any] | None) -> tuple[int, ...]:
+    """The shape of one input, from the data's settings alone: an image, or its HOG features."""
+    return (HogParams(**hog).feature_length(IMAGE_SIZE),) if hog else (1, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def scale_pixels(images: torch.Tensor) -> torch.Tensor:

@@ -59,12 +59,11 @@ def planned_weights(config: dict) -> int | None:
     from omegaconf import OmegaConf
 
     from mnistlab.analysis.params import total_parameters
-    from mnistlab.data.catalog import DATASETS, IMAGE_SIZE
-    from mnistlab.data.hog import HogParams
+    from mnistlab.data.catalog import DATASETS
+    from mnistlab.data.inputs import input_shape
     from mnistlab.models.build import build_net
 
-    hog = config["data"].get("hog")
-    shape = (HogParams(**hog).feature_length(IMAGE_SIZE),) if hog else (1, IMAGE_SIZE, IMAGE_SIZE)
+    shape = input_shape(config["data"].get("hog"))
     classes = len(DATASETS[config["data"]["dataset"]].class_names)
     try:
         return total_parameters(build_net(OmegaConf.create(config["model"]), shape, classes))
