@@ -9,7 +9,10 @@ from rich.table import Table
 from torch import nn
 
 # Layers shown in the table (activations are folded into the layer before, as Keras shows them).
-_SHOWN = (nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.Flatten, nn.Dropout)
+_SHOWN = (
+    nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d,
+    nn.Flatten, nn.Dropout,
+)  # fmt: skip
 
 
 @dataclass
@@ -29,6 +32,10 @@ def _arithmetic(module: nn.Module) -> tuple[str, int]:
     elif isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
         weights = f"{kh} x {kw} x {module.in_channels} x {module.out_channels}"
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d) and module.affine:
+        # A scale and a shift per channel are learned; the running mean and variance are not.
+        n = module.num_features
+        return f"{n} scales + {n} shifts = {count:,}", count
     else:
         return "", count
     return (f"{weights} + {bias} = {count:,}" if bias else f"{weights} = {count:,}"), count

@@ -22,10 +22,10 @@ def activation(name: str, key: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def dropout_rate(p: float) -> float:
+def dropout_rate(p: float, key: str = "model.net.dropout") -> float:
     return fraction(
-        "model.net.dropout", p, "the fraction of units dropped while training",
-        hint="Use e.g. model.net.dropout=0.5, or model.net.dropout=0 for none.",
+        key, p, "the fraction of units dropped while training",
+        hint=f"Use e.g. {key}=0.5, or {key}=0 for none.",
     )  # fmt: skip
 
 
