@@ -42,6 +42,15 @@ def fraction(key: str, value: Any, what: str, hint: str = "") -> float:
     return float(value)
 
 
+def number_between(
+    key: str, value: Any, low: float, high: float, what: str, hint: str = ""
+) -> float:
+    """A number from `low` to `high`, both included."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise _refuse(key, value, f"a number from {low:g} to {high:g}", what, hint)
+    return float(value)
+
+
 def whole_numbers(key: str, values: Any, what: str, *, allow_empty: bool = False) -> list[int]:
     """A list of positive whole numbers (a single number stands for a list of one)."""
     if _is_whole(values):

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from mnistlab.data.augment import minibatch_generator
+
 Minibatch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -70,6 +72,9 @@ class TrainBatches:
 
     Iterable only: Lightning then counts its steps as they come, and a group of one minibatch
     is `CountedTrainBatches`, whose length Lightning's batch-based settings use.
+
+    `augment(x, generator)`, when given, transforms each minibatch's inputs with a generator
+    seeded by (seed, epoch, minibatch, process): resumed runs see the same images.
     """
 
     def __init__(
@@ -82,8 +87,10 @@ class TrainBatches:
         epoch: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world_size: int = 1,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ) -> None:
         self.x, self.y, self.batch_size, self.group = x, y, batch_size, group
+        self.augment = augment
         self.seed, self.epoch = seed, epoch
         self.rank, self.world_size = rank, world_size
         self.examples = len(y) // world_size  # equal shares, so every process takes as many steps
@@ -97,7 +104,11 @@ class TrainBatches:
         assert self._order is not None, "iterate the loader before taking minibatches"
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         self.position = index + 1
-        return self.x[rows], self.y[rows]
+        x = self.x[rows]
+        if self.augment is not None:
+            key = (self.seed, self._epoch, index, self.rank)
+            x = self.augment(x, minibatch_generator(x.device, *key))
+        return x, self.y[rows]
 
     def __iter__(self) -> Iterator[MinibatchGroup]:
         self._epoch = self.epoch()

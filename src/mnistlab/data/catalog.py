@@ -26,6 +26,8 @@ class DatasetInfo:
     test_counts: tuple[int, ...]
     # sha256 of the uncompressed IDX files: catches any altered byte, not only a wrong size.
     sha256: dict[str, str]
+    # Whether a left-right mirror keeps an image's class (clothes: yes; digits: a mirrored 2 is no digit).
+    mirror_keeps_class: bool = False
 
     @property
     def n_train(self) -> int:
@@ -75,6 +77,7 @@ DATASETS = {
             "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
+        mirror_keeps_class=True,
     ),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import torch
 import torchvision.datasets
 
 from mnistlab.checks import whole_number
+from mnistlab.data.augment import Augment
 from mnistlab.data.batches import CountedTrainBatches, EvalBatches, TrainBatches
 from mnistlab.data.catalog import IMAGE_SIZE, dataset_info
 from mnistlab.data.hog import HogParams, cached_hog
 from mnistlab.data.inputs import normalize, scale_pixels
 from mnistlab.data.prepare import ensure_dataset
+from mnistlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         hog: dict | None = None,
         source: str | None = "auto",
         download: bool = True,
+        augment: Augment | None = None,
     ) -> None:
         super().__init__()
         self.info = dataset_info(dataset)
@@ -75,10 +79,28 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.hog = HogParams(**hog) if hog else None
         if self.hog:
             self.hog.check(IMAGE_SIZE)
+        self.augment = augment if augment is not None and augment.active else None
+        self._check_augment()
         self.source = source
         self.download = bool(download)
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
+
+    def _check_augment(self) -> None:
+        if self.augment is None:
+            return
+        if self.hog is not None:
+            raise ConfigError(
+                f"Augmentation ({self.augment}) moves and erases image pixels, but this data is "
+                "HOG feature vectors, computed once from the unaugmented images: use augment=none "
+                "with HOG features, or data=mnist for augmented images."
+            )
+        if self.augment.flip and not self.info.mirror_keeps_class:
+            raise ConfigError(
+                f"augment.flip=true mirrors images left to right, which turns {self.info.title} "
+                "images into other shapes (a mirrored 2 is no digit, and a 3 becomes an epsilon): "
+                "set augment.flip=false, or flip data=fashion, whose clothes keep their class."
+            )
 
     # What models need, from the data itself.
     @property
@@ -189,6 +211,10 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         tensors = self._on_device()
         group = self.steps_per_execution
         loader = TrainBatches if group > 1 else CountedTrainBatches
+        augment = None
+        if self.augment is not None:
+            blank = normalize(torch.zeros(()), self.normalization).item()  # a 0 pixel, as trained
+            augment = partial(self.augment, blank=blank)
         return loader(
             tensors["train_x"],
             tensors["train_y"],
@@ -196,6 +222,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             group=group,
             seed=self.split_seed,
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
+            augment=augment,
             **self._ranks(),
         )
 

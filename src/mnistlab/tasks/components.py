@@ -27,8 +27,11 @@ warnings.filterwarnings(
 )
 
 
-def build_datamodule(data_cfg: DictConfig) -> MnistFamilyDataModule:
-    datamodule = make(data_cfg)
+def build_datamodule(
+    data_cfg: DictConfig, augment: DictConfig | None = None
+) -> MnistFamilyDataModule:
+    """The datamodule of `data_cfg`, prepared; `augment` (a config) transforms its training images."""
+    datamodule = make(data_cfg, augment=augment)
     datamodule.prepare_data()
     datamodule.setup()
     return datamodule
