@@ -237,6 +237,7 @@ def test_every_tensorboard_record_of_a_run_sits_on_the_optimizer_step_axis(defau
     final = 430
     steps = {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     assert steps.pop("train/loss_step") == list(range(50, final, 50))  # every 50 optimizer steps
+    assert steps.pop("train/lr") == list(range(50, final, 50))  # the rate those steps used
     assert {tag: s for tag, s in steps.items() if s != [final]} == {}  # epoch and test values
     assert [image.step for image in events.Images("test/confusion_matrix")] == [final]
     hparams = [

@@ -24,7 +24,9 @@ def describe(config: dict[str, Any], detailed: bool = False) -> str:
 
 
 def run_facts(config: dict[str, Any], parameters: int) -> dict[str, Any]:
-    """What a run trained, for its metrics.json: data, features, model, size, seed."""
+    """What a run trained, for its metrics.json: data, features, model, size, seed (and its
+    rung, for a run of a ladder in conf/ladder/)."""
+    rung = {"rung": dict(config["rung"])} if config.get("rung") else {}
     return {
         "title": describe(config),
         "dataset": config["data"]["dataset"],
@@ -32,7 +34,17 @@ def run_facts(config: dict[str, Any], parameters: int) -> dict[str, Any]:
         "model": model_name(config).lower(),
         "parameters": parameters,
         "seed": config["seed"],
+        **rung,
     }
+
+
+def augment_summary(augment: dict[str, Any] | None) -> str:
+    """'shift=0.1 rotate=10.0 scale=0.1' for the augmentations a run used; 'none' without."""
+    used = [
+        f"{key}={value}" for key, value in (augment or {}).items()
+        if key not in ("_target_", "erase_area") and value
+    ]  # fmt: skip
+    return " ".join(used) or "none"
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +61,8 @@ def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
         "scheduler": scheduler.get("_target_", "none").rsplit(".", 1)[-1],
         "batch_size": config["data"]["batch_size"],
         "max_epochs": config["trainer"]["max_epochs"],
+        "label_smoothing": config["model"].get("label_smoothing", 0.0),
+        "augment": augment_summary(config.get("augment")),
     }
     for key, value in config["model"]["net"].items():
         if key != "_target_":

@@ -94,14 +94,19 @@ class RunRecorder(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
     ) -> None:
-        """The loss of every `log_every_n_steps`-th optimizer step, at that step."""
+        """The loss of every `log_every_n_steps`-th optimizer step and the learning rate it was
+        trained with, at that step."""
         now, every = trainer.global_step, trainer.log_every_n_steps
         due = [s for s in range(self._last_step + 1, now + 1) if every and s % every == 0]
         if due:
             losses = outputs["losses"]
             for step in due:  # the minibatch that completed `step`; the last one when accumulating
                 index = max(0, len(losses) - 1 - (now - step))
-                self._log(trainer, {"train/loss_step": float(losses[index])}, step)
+                values = {
+                    "train/loss_step": float(losses[index]),
+                    "train/lr": outputs["lrs"][index],
+                }
+                self._log(trainer, values, step)
         self._last_step = now
         self._running = {k: outputs[k] for k in TRAIN_KEYS}
 

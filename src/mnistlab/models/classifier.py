@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mnistlab.errors import DivergedError
+from mnistlab.schedules import build_scheduler
 
 # How often the running loss is checked for NaN or infinity (one host sync per check).
 DIVERGENCE_CHECK_EVERY = 20
@@ -50,9 +51,13 @@ class Classifier(pl.LightningModule):
     updates; Lightning's per-step cost is paid once per group). Either way `global_step` counts
     optimizer steps. The train task chooses grouping only where it changes nothing a user set.
 
-    Each training step returns what it trained: the loss of each minibatch and, for the epoch so
-    far, the running `train/loss` and `train/acc` (tensors on the device: reading them is left to
-    the callbacks that show or record them). The epoch's values are logged when it ends.
+    Each training step returns what it trained: the loss of each minibatch, the learning rate
+    each was trained with and, for the epoch so far, the running `train/loss` and `train/acc`
+    (tensors on the device: reading them is left to the callbacks that show or record them). The
+    epoch's values are logged when it ends.
+
+    `label_smoothing` applies to the training loss only: validation and test losses stay the
+    plain cross-entropy, so runs with and without it compare on the same scale.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class Classifier(pl.LightningModule):
         class_names: list[str],
         scheduler: dict[str, Any] | None = None,
         grouped_steps: bool = False,
+        label_smoothing: float = 0.0,
         config: dict | None = None,
         data: dict | None = None,
     ) -> None:
@@ -72,6 +78,7 @@ class Classifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
         self.automatic_optimization = not grouped_steps
+        self.label_smoothing = label_smoothing
         self.class_names = list(class_names)
         self.val_metrics = eval_metrics(len(self.class_names))
         self.test_metrics = eval_metrics(len(self.class_names))
@@ -97,15 +104,17 @@ class Classifier(pl.LightningModule):
     def training_step(self, group: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int):
         # Automatic: a group of one minibatch, which Lightning steps, clips and accumulates.
         automatic = self.automatic_optimization
+        optimizer = self.optimizers()
         if not automatic:
-            optimizer = self.optimizers()
             max_steps = self.trainer.max_steps
             budget = max_steps - self.global_step if max_steps >= 0 else None  # stop exactly there
             group = islice(group, budget)
-        trained, predicted, targets = [], [], []
+        trained, predicted, targets, rates = [], [], [], []
         for x, y in group:
+            # The rate this minibatch is trained with (a scheduler steps after the optimizer).
+            rates.append(optimizer.param_groups[0]["lr"])
             logits = self.net(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
             if not automatic:
                 optimizer.zero_grad()
                 self.manual_backward(loss)
@@ -115,7 +124,7 @@ class Classifier(pl.LightningModule):
             targets.append(y)
         losses = torch.stack(trained)
         self._count(losses, predicted, targets)
-        outputs = {"losses": losses, **self._running_metrics()}
+        outputs = {"losses": losses, "lrs": rates, **self._running_metrics()}
         return {"loss": loss, **outputs} if automatic else outputs
 
     def _count(self, losses: torch.Tensor, predicted: list, targets: list) -> None:
@@ -195,13 +204,9 @@ class Classifier(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler is None:
             return optimizer
-        config = {k: v for k, v in self.scheduler.items() if k != "scheduler"}
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": self.scheduler["scheduler"](optimizer=optimizer),
-                **config,
-            },
+            "lr_scheduler": build_scheduler(self.scheduler, optimizer, lambda: self.trainer),
         }
 
     # A checkpoint also holds the random state (dropout) and the epoch's training sums, so that a

@@ -13,7 +13,7 @@ from mnistlab.analysis.params import total_parameters
 from mnistlab.callbacks.interrupt import InterruptGuard
 from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import check_resumable, read_checkpoint, resolve_ckpt_path
-from mnistlab.checks import one_of, positive_number, whole_number
+from mnistlab.checks import fraction, one_of, positive_number, whole_number
 from mnistlab.errors import ConfigError
 from mnistlab.hydra_info import command_line, in_multirun
 from mnistlab.instantiate import make
@@ -83,7 +83,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     configure_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule = build_datamodule(cfg.data)
+    datamodule = build_datamodule(cfg.data, cfg.get("augment"))
     net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
     title = describe(plain)
     if is_rank_zero():
@@ -108,6 +108,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=scheduler,
         class_names=datamodule.class_names,
         grouped_steps=group > 1,
+        label_smoothing=fraction(
+            "model.label_smoothing",
+            cfg.model.get("label_smoothing", 0.0),
+            "the share of each training target spread over all classes",
+            hint="0 is the lab's plain cross-entropy; 0.1 is usual.",
+        ),  # fmt: skip
         config=plain,
         data=datamodule.description,
     )
