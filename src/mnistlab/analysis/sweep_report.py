@@ -8,67 +8,17 @@ end of every sweep.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
+from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.terminal import percent
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
-
-
-@dataclass
-class RunRow:
-    path: Path
-    overrides: list[str]
-    status: str
-    reason: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    label: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "completed" and bool(self.metrics)
-
-    @property
-    def test_acc(self) -> float:
-        return self.metrics["test"]["acc"] if self.ok else float("-inf")
-
-    @property
-    def objective(self) -> tuple[str, float | None]:
-        """The validation metric the run returned to Hydra (older runs: the best validation loss)."""
-        found = self.metrics.get("run", {}).get("objective") or {}
-        if "metric" in found:
-            return found["metric"], found.get("value")
-        return "val/loss", self.metrics.get("best_val_loss")
-
-    @property
-    def rank(self) -> float:
-        """Larger is better: validation accuracy as is, a validation loss negated."""
-        name, value = self.objective
-        if not self.ok or value is None:
-            return float("-inf")
-        return -value if name.endswith("loss") else value
-
-
-def _overrides(run_dir: Path) -> list[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
-
-
-def read_run(run_dir: Path, label: str = "") -> RunRow:
-    """What one run folder says about the run: its status, metrics and overrides."""
-    status_file, metrics_file = run_dir / "status.json", run_dir / "metrics.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    state = status.get("status", "completed" if metrics else "unknown")
-    return RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics, label)
 
 
 def collect_runs(folder: Path) -> list[RunRow]:
@@ -211,6 +161,9 @@ def write_report(folder: Path) -> list[RunRow]:
         writer.writerows(_columns(r, folder) for r in rows)
 
     lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
+    ladder = rungs(rows)
+    if ladder:
+        lines += [*ladder_markdown(ladder), "", "## Every run, best on validation first", ""]
     lines += table_markdown(rows, folder)
     curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
     if curves:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
-from mnistlab.analysis.sweep_report import RunRow
+from mnistlab.analysis.run_rows import RunRow
 from mnistlab.terminal import percent
 
 Q3_FIGURE = "q3_accuracy_vs_weights.png"

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from mnistlab.analysis.sweep_report import RunRow, read_run
+from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.lab.plan import Family
 from mnistlab.lab.questions import link, question_1, question_2, question_3
 from mnistlab.lab.sweeps import fashion_section, sweep_section

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from mnistlab.analysis.plots import save_figure, val_loss_figure
-from mnistlab.analysis.sweep_report import RunRow, conclusions, ranked, table_markdown
+from mnistlab.analysis.run_rows import RunRow
+from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
 from mnistlab.lab.questions import link
 from mnistlab.terminal import percent
 
