@@ -40,15 +40,15 @@ class Augment:
     erase_area: float = 0.2
 
     def __post_init__(self) -> None:
-        for key, high, what in (
-            ("shift", 0.5, "the largest shift, as a fraction of the image size"),
-            ("rotate", 180, "the largest rotation either way, in degrees"),
-            ("scale", 0.9, "how far the zoom factor may go from 1 either way"),
-            ("erase", 1, "the probability of erasing a rectangle of each image"),
-            ("erase_area", 1, "the largest share of an image one erased rectangle covers"),
+        for key, high, example, what in (
+            ("shift", 0.5, 0.1, "the largest shift, as a fraction of the image size"),
+            ("rotate", 180, 10, "the largest rotation either way, in degrees"),
+            ("scale", 0.9, 0.1, "how far the zoom factor may go from 1 either way"),
+            ("erase", 1, 0.5, "the probability of erasing a rectangle of each image"),
+            ("erase_area", 1, 0.2, "the largest share of an image one erased rectangle covers"),
         ):
             number_between(f"augment.{key}", getattr(self, key), 0, high, what,
-                           hint=f"0 turns it off; e.g. augment.{key}={min(high, 0.1):g}.")  # fmt: skip
+                           hint=f"0 turns it off; e.g. augment.{key}={example}.")  # fmt: skip
         one_of("augment.flip", self.flip, (False, True), "whether half the images are mirrored")
 
     @property
