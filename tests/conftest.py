@@ -73,6 +73,38 @@ def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+def train_config(*overrides: str, data_dir: Path = DATA_DIR):
+    """train.py's configuration with `overrides`, composed by Hydra's compose API."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=[*overrides, f"paths.data_dir={data_dir}"])
+
+
+_DATAMODULES: dict[str, object] = {}
+
+
+def datamodule_of(cfg):
+    """The datamodule of a composed train config, built once per data and augmentation
+    settings: the tests that share it only read it."""
+    from omegaconf import OmegaConf
+
+    from mnistlab.tasks.components import build_datamodule
+
+    key = OmegaConf.to_yaml(cfg.data) + OmegaConf.to_yaml(cfg.augment)
+    if key not in _DATAMODULES:
+        _DATAMODULES[key] = build_datamodule(cfg.data, cfg.augment)
+    return _DATAMODULES[key]
+
+
+def first_minibatches(datamodule, count: int = 3, epoch: int = 0):
+    """The training minibatches an epoch starts with, as the trainer gets them."""
+    loader = datamodule.train_dataloader()
+    loader.epoch = lambda: epoch
+    group = next(iter(loader))
+    return [(x.clone(), y.clone()) for x, y in list(group)[:count]]
+
+
 # A tiny budget for end-to-end runs: one epoch of 32 minibatches, the full validation and test sets.
 TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=32")
 

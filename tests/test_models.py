@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from conftest import ROOT, need_fashion
+from conftest import need_fashion, train_config
 from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
 from mnistlab.errors import ConfigError
@@ -20,11 +19,6 @@ from mnistlab.models.layers import initialize
 from mnistlab.models.mlp import MLP
 from mnistlab.optim import KerasRMSprop
 from mnistlab.tasks.components import build_datamodule
-
-
-def composed(*overrides: str, data_dir=None):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[*overrides, f"paths.data_dir={data_dir}"])
 
 
 @pytest.mark.parametrize(
@@ -40,7 +34,7 @@ def composed(*overrides: str, data_dir=None):
 def test_default_models_have_the_notebooks_exact_parameter_counts(data_dir, overrides, total):
     if "data=fashion" in overrides:
         need_fashion()
-    cfg = composed(*overrides, data_dir=data_dir)
+    cfg = train_config(*overrides, data_dir=data_dir)
     dm = build_datamodule(cfg.data)
     net = build_net(cfg.model, dm.input_shape, dm.num_classes)
     assert total_parameters(net) == total
@@ -211,7 +205,7 @@ def test_optimizer_and_schedule_are_one_override_away(overrides, optimizer, sche
     from mnistlab.instantiate import make
     from mnistlab.models.classifier import Classifier
 
-    cfg = composed(*overrides, data_dir="data")
+    cfg = train_config(*overrides)
     module = Classifier(
         MLP((1, 28, 28), 10),
         optimizer=make(cfg.optimizer),

@@ -1,5 +1,6 @@
-"""Today's techniques for small CNNs: batch norm, a pooling head, augmentation, AdamW, label
-smoothing and per-step schedules; each off by default, each checked where it acts."""
+"""Today's techniques for small CNNs: batch norm, a pooling head, AdamW, label smoothing,
+per-step schedules and the two ablation ladders; each off by default, each checked where it
+acts (augmentation: test_augment.py)."""
 
 from __future__ import annotations
 
@@ -7,53 +8,28 @@ from itertools import pairwise
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import ROOT, need_fashion, read_metrics, run_script, single_run_dir
+from conftest import (
+    datamodule_of,
+    first_minibatches,
+    need_fashion,
+    read_metrics,
+    run_script,
+    single_run_dir,
+    train_config,
+)
 from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
-from mnistlab.data.augment import Augment
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import build_net
 from mnistlab.models.cnn import CNN
 from mnistlab.models.mlp import MLP
-from mnistlab.tasks.components import build_datamodule
 
-DIGITS = ("augment=digits",)
 LADDERS = {
     "mnist": ("0_lab", "1_batchnorm", "2_schedule", "3_deeper", "4_augment"),
     "fashion": ("0_lab", "1_batchnorm", "2_schedule", "3_bigger", "4_augment"),
 }
 TARGET_WEIGHTS = {"mnist": 10_000, "fashion": 100_000}
-
-
-def composed(*overrides: str, data_dir):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[*overrides, f"paths.data_dir={data_dir}"])
-
-
-_BUILT: dict[str, object] = {}
-
-
-def datamodule_of(cfg):
-    """The datamodule of a composed config, built once per data and augmentation settings."""
-    key = OmegaConf.to_yaml(cfg.data) + OmegaConf.to_yaml(cfg.augment)
-    if key not in _BUILT:
-        _BUILT[key] = build_datamodule(cfg.data, cfg.augment)
-    return _BUILT[key]
-
-
-def datamodule(data_dir, *overrides: str):
-    return datamodule_of(composed(*overrides, data_dir=data_dir))
-
-
-def first_minibatches(dm, count: int = 3, epoch: int = 0):
-    """The training minibatches a run's epoch starts with, as the trainer gets them."""
-    loader = dm.train_dataloader()
-    loader.epoch = lambda: epoch
-    group = next(iter(loader))
-    return [(x.clone(), y.clone()) for x, y in list(group)[:count]]
 
 
 # Parameter counts with batch norm: exact, with the arithmetic of each layer.
@@ -118,7 +94,7 @@ def test_bad_cnn_options_are_refused_in_one_sentence(kwargs, message):
 def test_each_option_composes_with_both_datasets(data_dir, data, options):
     if data == "fashion":
         need_fashion()
-    cfg = composed(f"data={data}", "model=cnn", *options, data_dir=data_dir)
+    cfg = train_config(f"data={data}", "model=cnn", *options, data_dir=data_dir)
     dm = datamodule_of(cfg)
     net = build_net(cfg.model, dm.input_shape, dm.num_classes)
     (x, y), *_ = first_minibatches(dm, 1)
@@ -126,111 +102,10 @@ def test_each_option_composes_with_both_datasets(data_dir, data, options):
 
 
 def test_batch_norm_in_an_mlp_on_hog_features_composes(data_dir):
-    cfg = composed("data=mnist-hog", "model.net.batch_norm=true", data_dir=data_dir)
+    cfg = train_config("data=mnist-hog", "model.net.batch_norm=true", data_dir=data_dir)
     dm = datamodule_of(cfg)
     net = build_net(cfg.model, dm.input_shape, dm.num_classes)
     assert total_parameters(net) == 392 * 200 + 2 * 200 + 200 * 10 + 10
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (("data=mnist-hog", "augment=digits"), "use augment=none with HOG features"),
-        (("augment=fashion",), "augment.flip=true mirrors images left to right"),
-        (
-            ("augment=digits", "augment.rotate=200"),
-            "augment.rotate=200 must be a number from 0 to 180",
-        ),
-        (
-            ("augment=digits", "augment.shift=-0.1"),
-            "augment.shift=-0.1 must be a number from 0 to 0.5",
-        ),
-    ],
-    ids=["hog", "flip-digits", "rotate", "shift"],
-)
-def test_augmentation_that_cannot_apply_is_refused_in_one_sentence(data_dir, overrides, message):
-    with pytest.raises(ConfigError) as caught:
-        datamodule(data_dir, *overrides)
-    assert message in str(caught.value)
-
-
-# Augmentation: training minibatches only, seeded, labels kept, values in range.
-def test_augmentation_changes_training_minibatches_only(data_dir):
-    plain, augmented = datamodule(data_dir), datamodule(data_dir, *DIGITS)
-    for split in ("val", "test"):
-        a = torch.cat([x for x, _ in getattr(plain, f"{split}_dataloader")()])
-        b = torch.cat([x for x, _ in getattr(augmented, f"{split}_dataloader")()])
-        assert torch.equal(a, b) and torch.equal(b, augmented.tensors[f"{split}_x"])
-    for (x0, y0), (x1, y1) in zip(
-        first_minibatches(plain), first_minibatches(augmented), strict=True
-    ):
-        assert torch.equal(y0, y1)  # the same examples in the same order, with their labels
-        assert not torch.equal(x0, x1)
-        assert x1.min() >= 0 and x1.max() <= 1  # still pixels / 255
-    # The stored training images are left as they were.
-    assert torch.equal(plain.tensors["train_x"], augmented.tensors["train_x"])
-
-
-def test_augmentation_is_the_same_for_the_same_seed_and_differs_for_another(data_dir):
-    cfg = composed(*DIGITS, data_dir=data_dir)
-    first = first_minibatches(datamodule_of(cfg))
-    torch.rand(1000)  # the global random state plays no part
-    same = [first, first_minibatches(build_datamodule(cfg.data, cfg.augment))]  # a fresh one
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(*same, strict=True))
-    epoch2 = first_minibatches(datamodule(data_dir, *DIGITS), epoch=1)
-    # Another seed: the datamodule's order and its augmentation both follow it.
-    other = datamodule(data_dir, *DIGITS, "seed=7")
-    plain = datamodule(data_dir, "seed=7")
-    for (x0, _), (x1, _) in zip(first_minibatches(plain), first_minibatches(other), strict=True):
-        assert not torch.equal(x0, x1)
-    assert not any(torch.equal(a[0], b[0]) for a, b in zip(same[0], epoch2, strict=True))
-
-
-def test_a_resumed_epoch_sees_the_same_augmented_images(data_dir):
-    """Each minibatch's augmentation depends on (seed, epoch, minibatch): a loader restored to
-    minibatch 2 of epoch 0, as a checkpoint restores it, continues with the same images."""
-    full = first_minibatches(datamodule(data_dir, *DIGITS), 4)
-    dm = datamodule(data_dir, *DIGITS)
-    loader = dm.train_dataloader()
-    loader.load_state_dict({"epoch": 0, "position": 2, "group": loader.group})
-    resumed = list(next(iter(loader)))[:2]
-    for (x0, y0), (x1, y1) in zip(full[2:], resumed, strict=True):
-        assert torch.equal(x0, x1) and torch.equal(y0, y1)
-
-
-def test_augmented_images_stay_in_range_when_standardized(data_dir):
-    dm = datamodule(data_dir, *DIGITS, "augment.erase=1", "data.standardize=true")
-    low, high = dm.tensors["train_x"].min(), dm.tensors["train_x"].max()
-    for x, _ in first_minibatches(dm, 5):
-        assert x.min() >= low - 1e-6 and x.max() <= high + 1e-6
-    # An erased rectangle is blank, as a 0 pixel is once standardized.
-    erased = datamodule(data_dir, "augment.erase=1", "data.standardize=true")
-    plain = datamodule(data_dir, "data.standardize=true")
-    for (x0, _), (x1, _) in zip(first_minibatches(plain), first_minibatches(erased), strict=True):
-        changed = x0 != x1
-        assert changed.flatten(1).any(1).float().mean() > 0.5  # most rectangles cover some ink
-        assert torch.equal(x1[changed], torch.full_like(x1[changed], low.item()))
-
-
-def test_each_augmentation_does_what_it_says():
-    torch.manual_seed(0)
-    x = torch.zeros(64, 1, 28, 28)
-    x[:, :, 10:18, 4:10] = 1.0  # a bright block left of the centre
-    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    flipped = Augment(flip=True)(x, g(), blank=0.0)
-    mirrored = torch.equal
-    flips = [mirrored(f, x[0].flip(-1)) for f in flipped]
-    assert 16 < sum(flips) < 48 and all(
-        f or mirrored(a, x[0]) for f, a in zip(flips, flipped, strict=True)
-    )
-    erased = Augment(erase=1.0, erase_area=0.2)(torch.ones_like(x), g(), blank=0.0)
-    blanked = (erased == 0).flatten(1).float().mean(1)
-    assert (blanked > 0).all() and (blanked <= 0.2 + 2 * 28 / 784).all()
-    shifted = Augment(shift=0.1)(x, g(), blank=0.0)
-    assert torch.allclose(shifted.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.05)  # moved, not lost
-    assert not torch.equal(shifted, x)
-    rotated = Augment(rotate=30, scale=0.2)(x, g(), blank=0.0)
-    assert rotated.min() >= 0 and rotated.max() <= 1 and not torch.equal(rotated, x)
 
 
 # Ladders: every rung composes, and the best rungs stay within the weights the targets allow.
@@ -240,7 +115,9 @@ def test_every_rung_of_both_ladders_composes_within_its_weight_budget(data_dir, 
         need_fashion()
     counts, steps = [], []
     for rung in LADDERS[ladder]:
-        cfg = composed(f"experiment={ladder}_modern", f"ladder/{ladder}={rung}", data_dir=data_dir)
+        cfg = train_config(
+            f"experiment={ladder}_modern", f"ladder/{ladder}={rung}", data_dir=data_dir
+        )
         dm = datamodule_of(cfg)
         counts.append(total_parameters(build_net(cfg.model, dm.input_shape, dm.num_classes)))
         steps.append(cfg.rung.step)

@@ -12,10 +12,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import ROOT, read_metrics, run_script, single_run_dir
+from conftest import read_metrics, run_script, single_run_dir, train_config
 from mnistlab.data.batches import epoch_order
 from mnistlab.models.build import build_net
 from mnistlab.tasks.components import build_datamodule
@@ -109,8 +108,7 @@ def test_limit_val_batches_and_check_val_every_n_epoch(tmp_path, data_dir):
 
 
 def composed(data_dir, *overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"paths.data_dir={data_dir}"])
+    cfg = train_config(*overrides, data_dir=data_dir)
     return cfg, build_datamodule(cfg.data)
 
 
