@@ -21,7 +21,7 @@ setup: $(INSTALLED) data browser
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,search,slurm]'
 	@touch $@
 
 # Fashion-MNIST's offline source is Debian's package; elsewhere torchvision downloads it.

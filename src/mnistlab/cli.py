@@ -24,11 +24,21 @@ log = logging.getLogger("mnistlab")
 STATUS_FILE = "status.json"
 # A log file on a full disk must not print its own traceback over the error that explains it.
 logging.raiseExceptions = False
+# Optuna's SQLite storage brings alembic, which logs each of its plugins when Hydra loads the
+# Optuna sweeper; a search's terminal shows the search.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # Run folders end in the process id, so two runs started in the same second never share one.
 # Cached, so a sweep's jobs (in this process or in joblib's workers) agree on its folder.
 if not OmegaConf.has_resolver("pid"):
     OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
+# A search's job folders are named after their Optuna trials, and its sampler's seed moves on
+# when the search is extended (mnistlab.study).
+if not OmegaConf.has_resolver("trial_folder"):
+    from mnistlab.study import sampler_seed, trial_folder
+
+    OmegaConf.register_new_resolver("trial_folder", trial_folder)
+    OmegaConf.register_new_resolver("sampler_seed", sampler_seed)
 
 
 def write_status(out_dir: Path, status: str, **details: Any) -> None:
@@ -54,8 +64,9 @@ def _paragraph(text: str) -> str:
     return "\n" + textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
 
 
-def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
-    """Run one job; write status.json; return its validation objective, if any (Hydra's sweep value).
+def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[float] | None:
+    """Run one job; write status.json; return its objective (Hydra's sweep value): a validation
+    metric, or a list of values for a search with several objectives; None when it has none.
 
     A user's mistake prints one paragraph and exits 2 (its traceback goes to the log file).
     Inside a multirun any failure is recorded and the sweep goes on; the sweep's report lists
@@ -90,7 +101,10 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | None:
     run = summary.get("run", {})
     test = summary.get("test", {})
     write_status(out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"))
-    return (run.get("objective") or {}).get("value")
+    values = [o.get("value") for o in run.get("objectives") or [run.get("objective") or {}]]
+    if None in values:
+        return None
+    return values[0] if len(values) == 1 else values
 
 
 def run_command(task: Callable[[], int]) -> None:

@@ -1,4 +1,5 @@
-"""Hydra callbacks: the report written when a sweep ends, and the sweep's exit status."""
+"""Hydra callbacks: the checks before a search, the report written when a sweep ends, and the
+sweep's exit status."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from omegaconf import DictConfig
 
 
 class SweepReport(Callback):
-    """Write the sweep's report into its folder; exit non-zero when any run failed."""
+    """Before an Optuna search, check it and number its trials' folders; when a sweep ends,
+    write its report into its folder and exit non-zero when any run failed."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mnistlab.cli import run_command
+        from mnistlab.study import is_search, prepare_search
+
+        if is_search(config):
+            run_command(lambda: prepare_search(config) or 0)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mnistlab.analysis.sweep_report import REPORT_MD, write_report

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from mnistlab.objectives import lower_is_better
+
 
 @dataclass
 class RunRow:
@@ -41,7 +43,7 @@ class RunRow:
         name, value = self.objective
         if not self.ok or value is None:
             return float("-inf")
-        return -value if name.endswith("loss") else value
+        return -value if lower_is_better(name) else value
 
 
 def _overrides(run_dir: Path) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow, read_run
+from mnistlab.analysis.search_report import read_search, search_markdown
 from mnistlab.terminal import percent
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
@@ -161,9 +162,16 @@ def write_report(folder: Path) -> list[RunRow]:
         writer.writerows(_columns(r, folder) for r in rows)
 
     lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
-    ladder = rungs(rows)
+    ladder, search = rungs(rows), read_search(rows)
     if ladder:
         lines += [*ladder_markdown(ladder), "", "## Every run, best on validation first", ""]
+    elif search:
+        lines += [
+            *search_markdown(folder, search, rows),
+            "",
+            "## Every run, best on validation first",
+            "",
+        ]
     lines += table_markdown(rows, folder)
     curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
     if curves:

@@ -19,6 +19,7 @@ from mnistlab.hydra_info import command_line, in_multirun
 from mnistlab.instantiate import make
 from mnistlab.models.build import build_net
 from mnistlab.models.classifier import Classifier
+from mnistlab.objectives import metric_names, objectives
 from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import describe, hyperparameters, run_facts
 from mnistlab.tasks.components import (
@@ -56,23 +57,12 @@ def check_run_values(cfg: DictConfig) -> None:
         )
 
 
-def objective(name: str, history: list[dict[str, float]], epoch: int | None) -> dict[str, Any]:
-    """The validation value a sweep optimises, from the epoch whose weights were kept."""
-    if not name.startswith("val/"):
-        raise ConfigError(
-            f"optimized_metric={name!r} must be a validation metric (val/acc, val/loss, "
-            "val/f1_macro): hyperparameters are chosen on validation data, never on the test set."
-        )
-    rows = [row for row in history if name in row and (epoch is None or row["epoch"] == epoch)]
-    return {"metric": name, "value": rows[-1][name] if rows else None, "epoch": epoch}
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test once, and write the run folder; return the run's summary."""
     started = time.perf_counter()
     out_dir = Path(cfg.paths.output_dir)
     check_run_values(cfg)
-    objective(cfg.optimized_metric, [], None)  # refuse a test metric before training
+    goals = metric_names(cfg.optimized_metric)  # a test metric is refused before training
     plain = OmegaConf.to_container(cfg, resolve=True)
     checkpoint_path = None
     if cfg.get("ckpt_path"):
@@ -149,8 +139,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fit_time_s": round(fit_time, 2),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "first_batch_unix": recorder.first_batch_unix,
-        "objective": objective(cfg.optimized_metric, recorder.history, tested_epoch),
     }
+    run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
+    run["objective"] = run["objectives"][0]  # what sweeps rank by
     return finish_run(
         recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
         recorder.pictures,
