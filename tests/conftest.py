@@ -73,12 +73,17 @@ def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def train_config(*overrides: str, data_dir: Path = DATA_DIR):
-    """train.py's configuration with `overrides`, composed by Hydra's compose API."""
+def train_config(*overrides: str, data_dir: Path = DATA_DIR, return_hydra_config: bool = False):
+    """train.py's configuration with `overrides`, composed by Hydra's compose API (with its
+    `hydra` node when asked)."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=[*overrides, f"paths.data_dir={data_dir}"])
+        return compose(
+            "train",
+            overrides=[*overrides, f"paths.data_dir={data_dir}"],
+            return_hydra_config=return_hydra_config,
+        )
 
 
 _DATAMODULES: dict[str, object] = {}

@@ -90,11 +90,20 @@ def test_hparams_tab_holds_each_runs_hyperparameters_and_real_results(joblib_swe
 
 @pytest.mark.slow
 def test_a_failed_job_keeps_the_others_results_and_the_sweep_exits_non_zero(tmp_path, data_dir):
-    result = run_script("train.py", "-m", "model.net.dropout=0.2,1.5", *TINY, log_dir=tmp_path)
+    """Through submitit's local executor, the machinery of hydra/launcher=slurm: each job is
+    submitted and runs in its own process, its folder where a SLURM run puts it."""
+    result = run_script(
+        "train.py", "-m", "hydra/launcher=submitit_local", "model.net.dropout=0.2,1.5", *TINY,
+        log_dir=tmp_path,
+    )  # fmt: skip
     assert result.returncode != 0
     folder = sweep_dir(tmp_path)
     assert read_metrics(folder / "0")["test"]["size"] == 10_000
+    assert (folder / "0" / "checkpoints" / "last.ckpt").is_file()
     assert not (folder / "1" / "metrics.json").exists()
+    # submitit's record of each job, as sbatch would leave it: its output and its result.
+    assert len(list((folder / ".submitit").glob("*/*_result.pkl"))) == 2
+    assert len(list((folder / ".submitit").glob("*/*_log.out"))) == 2
     with open(folder / "sweep_report.csv") as f:
         rows = {row["overrides"]: row for row in csv.DictReader(f)}
     assert rows["model.net.dropout=0.2"]["status"] == "completed"

@@ -1,0 +1,171 @@
+"""Searches through Hydra's Optuna sweeper (conf/hparams_search/).
+
+Tiny budgets (a few trials of a few minibatches each); the studies are read back with Optuna
+itself, and compared with what each trial wrote.
+"""
+
+from __future__ import annotations
+
+import re
+
+import optuna
+import pytest
+
+from conftest import read_metrics, run_script, train_config
+from mnistlab.analysis.search_report import dominates
+from mnistlab.models.build import build_net
+
+SHORT = ("trainer.max_epochs=1", "trainer.limit_train_batches=10")
+
+
+def load_study(folder, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'optuna.db'}")
+
+
+def trial_dirs(folder):
+    return sorted(p for p in folder.iterdir() if p.name.startswith("trial_"))
+
+
+@pytest.fixture(scope="module")
+def pareto_search(tmp_path_factory):
+    """cnn_pareto: 3 trials, then the same command adds 2 more to the stored study."""
+    log_dir = tmp_path_factory.mktemp("pareto")
+    args = ("-m", "hparams_search=cnn_pareto", "hydra.sweeper.sampler.population_size=2", *SHORT)
+    first = run_script("train.py", *args, "hydra.sweeper.n_trials=3", log_dir=log_dir)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    again = run_script("train.py", *args, "hydra.sweeper.n_trials=2", log_dir=log_dir)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    return log_dir / "train" / "searches" / "cnn_pareto", again
+
+
+@pytest.mark.slow
+def test_a_stored_search_run_again_adds_new_trials_in_their_own_folders(pareto_search):
+    folder, _ = pareto_search
+    study = load_study(folder, "cnn_pareto")
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    assert [p.name for p in trial_dirs(folder)] == [f"trial_{n:03d}" for n in range(5)]
+    for trial, run in zip(study.trials, trial_dirs(folder), strict=True):
+        overrides = (run / ".hydra" / "overrides.yaml").read_text()
+        for key, value in trial.params.items():  # the folder holds that trial's run
+            assert f"- {key}={value}" in overrides
+    # The extension sampled afresh: its trials are not the first ones again.
+    first = [t.params for t in study.trials[:3]]
+    assert [t.params for t in study.trials[3:]] != first[:2]
+
+
+@pytest.mark.slow
+def test_each_trial_returns_validation_accuracy_and_weights_never_a_test_score(pareto_search):
+    folder, _ = pareto_search
+    for trial, run in zip(load_study(folder, "cnn_pareto").trials, trial_dirs(folder), strict=True):
+        metrics = read_metrics(run)
+        val_acc, weights = trial.values
+        (tested,) = [row for row in metrics["history"] if "val/acc" in row][-1:]
+        assert val_acc == pytest.approx(tested["val/acc"])
+        assert [o["metric"] for o in metrics["run"]["objectives"]] == ["val/acc", "weights"]
+        assert metrics["run"]["objectives"][0]["value"] == pytest.approx(val_acc)
+        assert weights == metrics["run"]["parameters"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_front_which_no_trial_dominates(pareto_search):
+    folder, result = pareto_search
+    trials = load_study(folder, "cnn_pareto").trials
+    lower = [False, True]
+    front = [
+        t.number
+        for t in trials
+        if not any(dominates(o.values, t.values, lower) for o in trials if o is not t)
+    ]
+    report = (folder / "sweep_report.md").read_text()
+    assert "## Search: study `cnn_pareto` (NSGAIISampler)" in report
+    section = report.split("### Pareto front")[1].split("### Every trial")[0]
+    rows = [
+        line for line in section.splitlines() if line.startswith("| ") and "trial |" not in line
+    ]
+    # A row per distinct model, fewest weights first; a repeated trial is named in its row.
+    shown = [[int(n) for n in re.findall(r"\d+", row.split("|")[1])] for row in rows]
+    assert sorted(n for numbers in shown for n in numbers) == sorted(front)
+    assert [trials[numbers[0]].values[1] for numbers in shown] == sorted(
+        trials[numbers[0]].values[1] for numbers in shown
+    )
+    for row, numbers in zip(rows, shown, strict=True):
+        metrics = read_metrics(folder / f"trial_{numbers[0]:03d}")
+        assert f"{metrics['test']['acc']:.2%}" in row  # test accuracy shown alongside
+        assert f"{metrics['run']['parameters']:,}" in row
+    assert "the lab's CNN (7,465)" in report
+    for figure in ("search_pareto.png", "search_history.png"):
+        assert (folder / figure).stat().st_size > 10_000
+    assert "(5 completed, 0 failed)" in result.stdout
+
+
+def test_the_pareto_searches_mark_the_lab_models_at_their_true_weight_counts(data_dir):
+    for search, model in (("cnn_pareto", "cnn"), ("mlp_pareto", "mlp")):
+        lab = train_config(f"model={model}")
+        shape = (1, 28, 28) if model == "cnn" else (784,)
+        count = sum(p.numel() for p in build_net(lab.model, shape, 10).parameters())
+        marks = train_config(f"hparams_search={search}").search.marks
+        assert list(marks.values()) == [count]
+
+
+@pytest.mark.slow
+def test_a_single_objective_search_runs_two_trials_side_by_side_with_joblib(tmp_path):
+    result = run_script(
+        "train.py", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SHORT,
+        log_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    folder = tmp_path / "train" / "searches" / "mlp_optuna"
+    study = load_study(folder, "mlp_optuna")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    for trial, run in zip(study.trials, trial_dirs(folder), strict=True):
+        assert trial.value == pytest.approx(read_metrics(run)["run"]["objective"]["value"])
+        assert "Using 1 torch thread(s)" in (run / "train.log").read_text()  # side by side
+    best = study.best_trial
+    report = (folder / "sweep_report.md").read_text()
+    assert f"Best trial: {best.number}," in report and f"val/acc {best.value:.4f}" in report
+
+
+@pytest.mark.slow
+def test_a_failed_trial_is_recorded_with_its_reason_and_the_search_goes_on(tmp_path):
+    result = run_script(
+        "train.py", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=3",
+        'hydra.sweeper.params={model.net.dropout:"interval(0.5, 1.5)"}', *SHORT, log_dir=tmp_path,
+    )  # fmt: skip
+    folder = tmp_path / "train" / "searches" / "mlp_optuna"
+    states = [t.state.name for t in load_study(folder, "mlp_optuna").trials]
+    assert sorted(set(states)) == ["COMPLETE", "FAIL"], states  # the seed samples both kinds
+    assert result.returncode == 1  # as a grid sweep with a failed run
+    report = (folder / "sweep_report.md").read_text()
+    every_trial = report.split("### Every trial")[1].split("## Every run")[0]
+    for number, state in enumerate(states):
+        (row,) = [line for line in every_trial.splitlines() if line.startswith(f"| {number} | `")]
+        if state == "FAIL":
+            assert "| failed: model.net.dropout=" in row and "must be a number in [0, 1)" in row
+        else:
+            assert "failed" not in row
+    assert "Traceback" not in result.stderr
+
+
+def test_a_search_whose_direction_contradicts_its_objective_is_refused_before_any_trial(tmp_path):
+    result = run_script(
+        "train.py", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.direction=minimize",
+        log_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "hydra.sweeper.direction=minimize for the objective val/acc" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "train" / "searches" / "mlp_optuna").glob("trial_*"))
+
+
+@pytest.mark.parametrize(
+    "name", ["mlp_optuna", "hog_optuna", "cnn_optuna", "cnn_pareto", "mlp_pareto"]
+)
+def test_each_ready_made_search_composes_and_its_directions_match_its_objectives(name):
+    from mnistlab.study import check_search, is_search
+
+    cfg = train_config(f"hparams_search={name}", return_hydra_config=True)
+    assert is_search(cfg) and cfg.hydra.sweeper.study_name == name
+    check_search(cfg)  # raises on a direction that contradicts its objective
+    assert cfg.hydra.sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
