@@ -46,6 +46,10 @@ def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a suite started in the background (`make test &`,
+        # nohup) ignores SIGINT, its children inherit that, and Python then never raises
+        # KeyboardInterrupt, so the run would go on to the end.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
