@@ -59,6 +59,18 @@ def test_max_steps_stops_at_exactly_that_step_and_log_every_n_steps_counts_minib
     assert steps(run, "train/loss_step") == list(range(10, 101, 10))
 
 
+def test_last_ckpt_is_the_newest_model_even_when_best_ckpt_stays_behind(tmp_path):
+    """last.ckpt follows training, whatever best.ckpt does: here "best" is the highest
+    validation loss, so it stays at epoch 1 while last.ckpt moves on to the end."""
+    run, _ = train(
+        tmp_path, *HOG, "trainer.max_epochs=2", "trainer.limit_train_batches=50",
+        "callbacks.model_checkpoint.mode=max",
+    )  # fmt: skip
+    assert checkpoint(run)["global_step"] == 100 == read_metrics(run)["run"]["optimizer_steps"]
+    assert checkpoint(run, "best.ckpt")["global_step"] == 50
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
 @pytest.mark.parametrize(
     ("interval", "expected"), [("100", [100, 200, 300, 400]), ("0.25", [107, 214, 321, 428])]
 )

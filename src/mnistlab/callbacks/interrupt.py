@@ -34,8 +34,6 @@ class InterruptGuard(pl.Callback):
         path = self._last_path(trainer)
         if path is not None and not path.exists():
             trainer.save_checkpoint(path, weights_only=False)
-            # ModelCheckpoint then overwrites this file instead of writing last-v1.ckpt beside it.
-            trainer.checkpoint_callback.last_model_path = str(path)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException

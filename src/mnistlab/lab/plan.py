@@ -30,6 +30,7 @@ NOT_RESULTS = (
     "data.steps_per_execution",
     "trainer.default_root_dir",
     "callbacks.model_checkpoint.dirpath",
+    "callbacks.last_checkpoint.dirpath",
 )
 
 
