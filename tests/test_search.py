@@ -28,20 +28,21 @@ def trial_dirs(folder):
 
 @pytest.fixture(scope="module")
 def pareto_search(tmp_path_factory):
-    """cnn_pareto: 3 trials, then the same command adds 2 more to the stored study."""
+    """mlp_pareto (the cheapest two-objective search): 3 trials, then the same command adds 2
+    more to the stored study."""
     log_dir = tmp_path_factory.mktemp("pareto")
-    args = ("-m", "hparams_search=cnn_pareto", "hydra.sweeper.sampler.population_size=2", *SHORT)
+    args = ("-m", "hparams_search=mlp_pareto", "hydra.sweeper.sampler.population_size=2", *SHORT)
     first = run_script("train.py", *args, "hydra.sweeper.n_trials=3", log_dir=log_dir)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     again = run_script("train.py", *args, "hydra.sweeper.n_trials=2", log_dir=log_dir)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    return log_dir / "train" / "searches" / "cnn_pareto", again
+    return log_dir / "train" / "searches" / "mlp_pareto", again
 
 
 @pytest.mark.slow
 def test_a_stored_search_run_again_adds_new_trials_in_their_own_folders(pareto_search):
     folder, _ = pareto_search
-    study = load_study(folder, "cnn_pareto")
+    study = load_study(folder, "mlp_pareto")
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
     assert [p.name for p in trial_dirs(folder)] == [f"trial_{n:03d}" for n in range(5)]
@@ -57,7 +58,7 @@ def test_a_stored_search_run_again_adds_new_trials_in_their_own_folders(pareto_s
 @pytest.mark.slow
 def test_each_trial_returns_validation_accuracy_and_weights_never_a_test_score(pareto_search):
     folder, _ = pareto_search
-    for trial, run in zip(load_study(folder, "cnn_pareto").trials, trial_dirs(folder), strict=True):
+    for trial, run in zip(load_study(folder, "mlp_pareto").trials, trial_dirs(folder), strict=True):
         metrics = read_metrics(run)
         val_acc, weights = trial.values
         (tested,) = [row for row in metrics["history"] if "val/acc" in row][-1:]
@@ -70,7 +71,7 @@ def test_each_trial_returns_validation_accuracy_and_weights_never_a_test_score(p
 @pytest.mark.slow
 def test_the_report_shows_the_front_which_no_trial_dominates(pareto_search):
     folder, result = pareto_search
-    trials = load_study(folder, "cnn_pareto").trials
+    trials = load_study(folder, "mlp_pareto").trials
     lower = [False, True]
     front = [
         t.number
@@ -78,7 +79,7 @@ def test_the_report_shows_the_front_which_no_trial_dominates(pareto_search):
         if not any(dominates(o.values, t.values, lower) for o in trials if o is not t)
     ]
     report = (folder / "sweep_report.md").read_text()
-    assert "## Search: study `cnn_pareto` (NSGAIISampler)" in report
+    assert "## Search: study `mlp_pareto` (NSGAIISampler)" in report
     section = report.split("### Pareto front")[1].split("### Every trial")[0]
     rows = [
         line for line in section.splitlines() if line.startswith("| ") and "trial |" not in line
@@ -93,7 +94,7 @@ def test_the_report_shows_the_front_which_no_trial_dominates(pareto_search):
         metrics = read_metrics(folder / f"trial_{numbers[0]:03d}")
         assert f"{metrics['test']['acc']:.2%}" in row  # test accuracy shown alongside
         assert f"{metrics['run']['parameters']:,}" in row
-    assert "the lab's CNN (7,465)" in report
+    assert "the lab's MLP (238,510)" in report
     for figure in ("search_pareto.png", "search_history.png"):
         assert (folder / figure).stat().st_size > 10_000
     assert "(5 completed, 0 failed)" in result.stdout

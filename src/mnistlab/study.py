@@ -1,6 +1,6 @@
 """Optuna searches through Hydra's sweeper: each trial's folder, and the checks made before one starts.
 
-A search's folder is named after its study (conf/hydra/sweeper/study.yaml), and its SQLite study
+A search's folder is named after its study (conf/search_study.yaml), and its SQLite study
 lives inside it, so the same command run again adds trials. Hydra numbers a sweep's jobs from 0
 in every invocation; a job's folder is named after its trial instead, the study's trials so far
 plus the job's number (Optuna numbers trials in the order the sweeper asks for them).
