@@ -40,7 +40,7 @@ class Search:
 def read_search(rows: list[RunRow]) -> Search | None:
     """The search the trials in `rows` belong to, from the newest trial's Hydra files; None for a
     grid sweep."""
-    trials = sorted((r for r in rows if trial_number(r.path) is not None), key=_number)
+    trials = sorted((r for r in rows if _number(r) is not None), key=_number)
     hydra_file = trials[-1].path / ".hydra" / "hydra.yaml" if trials else None
     if hydra_file is None or not hydra_file.is_file():
         return None
@@ -59,7 +59,8 @@ def read_search(rows: list[RunRow]) -> Search | None:
     )
 
 
-def _number(row: RunRow) -> int:
+def _number(row: RunRow) -> int | None:
+    """The trial a run folder holds (None for a run that is not a trial)."""
     return trial_number(row.path)
 
 
@@ -151,7 +152,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
         small = min(reaching, key=lambda r: values(r)[size])
         lines.append(
             f"How few weights reach {percent(level)} validation accuracy: "
-            f"{values(small)[size]:,.0f} (trial {trial_number(small.path)}, "
+            f"{values(small)[size]:,.0f} (trial {_number(small)}, "
             f"`{sampled(small, search.params)}`), at {percent(values(small)[acc])} on validation "
             f"and {percent(small.test_acc)} on the test set."
         )
@@ -161,7 +162,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
             top = max(under, key=lambda r: values(r)[acc])
             lines.append(
                 f"With no more weights than {label} ({weights:,}), the front's best is trial "
-                f"{trial_number(top.path)}: {values(top)[size]:,.0f} weights, "
+                f"{_number(top)}: {values(top)[size]:,.0f} weights, "
                 f"{percent(values(top)[acc])} on validation, {percent(top.test_acc)} on the test set."
             )
     return lines
@@ -169,7 +170,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
 
 def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[str]:
     """The report's search section; writes its figures into `folder`."""
-    trials = sorted((r for r in rows if trial_number(r.path) is not None), key=_number)
+    trials = sorted((r for r in rows if _number(r) is not None), key=_number)
     done = [r for r in trials if r.ok]
     goals = ", ".join(
         f"{n} ({'minimize' if low else 'maximize'})"
@@ -189,7 +190,7 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
         pick = max if not search.lower[0] else min
         best = pick(done, key=lambda r: values(r)[0])
         lines += [
-            f"Best trial: {trial_number(best.path)}, `{sampled(best, search.params)}`, "
+            f"Best trial: {_number(best)}, `{sampled(best, search.params)}`, "
             f"{search.names[0]} {values(best)[0]:.4f}; on the test set {percent(best.test_acc)} "
             "(reported, not searched on).",
             "",
@@ -227,7 +228,7 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
             )  # fmt: skip
             lines += [f"![validation score against weights]({PARETO_PNG})", ""]
     save_figure(
-        history_figure([(trial_number(r.path), values(r)) for r in done], search.names,
+        history_figure([(_number(r), values(r)) for r in done], search.names,
                        search.lower, f"{search.study}: each trial and the best so far"),
         folder / HISTORY_PNG,
     )  # fmt: skip

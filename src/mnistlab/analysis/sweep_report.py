@@ -163,15 +163,13 @@ def write_report(folder: Path) -> list[RunRow]:
 
     lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
     ladder, search = rungs(rows), read_search(rows)
+    summary = []  # a ladder or a search first, then every run
     if ladder:
-        lines += [*ladder_markdown(ladder), "", "## Every run, best on validation first", ""]
+        summary = ladder_markdown(ladder)
     elif search:
-        lines += [
-            *search_markdown(folder, search, rows),
-            "",
-            "## Every run, best on validation first",
-            "",
-        ]
+        summary = search_markdown(folder, search, rows)
+    if summary:
+        lines += [*summary, "", "## Every run, best on validation first", ""]
     lines += table_markdown(rows, folder)
     curves = {r.label: r.metrics.get("history", []) for r in rows if r.ok}
     if curves:
