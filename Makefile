@@ -14,14 +14,14 @@ FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup data fashion-source browser train lab test test-fast lint format tensorboard clean bench
+.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard clean bench
 
 setup: $(INSTALLED) data browser
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,search,slurm]'
+	$(PY) -m pip install -q -e '.[dev,search,slurm,demo]'
 	@touch $@
 
 # Fashion-MNIST's offline source is Debian's package; elsewhere torchvision downloads it.
@@ -59,6 +59,10 @@ train: setup
 # Every run the lab's five questions need (reused from logs/ when done), then one report.
 lab: setup
 	$(PY) src/lab.py $(ARGS)
+
+# A page on this machine to draw a digit and watch a trained model read it (Ctrl-C stops it).
+demo: setup
+	$(PY) src/demo.py $(ARGS)
 
 test: setup
 	$(PY) -m pytest $(ARGS)

@@ -41,11 +41,9 @@ def need_fashion() -> None:
         pytest.skip(f"Fashion-MNIST is not available on this machine: {reason}")
 
 
-def run_script(
-    script: str, *args: str, log_dir: Path, timeout: int = 600, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    """Run src/<script> with Hydra overrides, its logs under `log_dir`, and capture its output."""
-    env = {
+def script_env(log_dir: Path, env: dict | None = None) -> dict[str, str]:
+    """The environment an entry script runs in: the real data, its logs under `log_dir`."""
+    return {
         **os.environ,
         **(env or {}),
         "MNISTLAB_DATA_DIR": str(DATA_DIR),
@@ -53,14 +51,54 @@ def run_script(
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "120",
     }
+
+
+def run_script(
+    script: str, *args: str, log_dir: Path, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run src/<script> with Hydra overrides, its logs under `log_dir`, and capture its output."""
     return subprocess.run(
         [sys.executable, str(ROOT / "src" / script), *args],
         cwd=ROOT,
-        env=env,
+        env=script_env(log_dir, env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+class TrainedModels:
+    """One short but real training per kind of model (pixels, HOG features, Fashion), on demand,
+    all in one log folder (as a user's logs/ holds several runs)."""
+
+    RUNS = {
+        "mnist": ("model=mlp", "data=mnist"),
+        "hog": ("model=mlp", "data=mnist-hog"),
+        "fashion": ("model=cnn", "data=fashion", "trainer.limit_train_batches=224"),
+    }
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.done: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        """The last.ckpt of that model's run."""
+        from mnistlab.checkpoints import newest_completed_run
+
+        if name == "fashion":
+            need_fashion()
+        if name not in self.done:
+            args = (*self.RUNS[name], "trainer.max_epochs=1")
+            result = run_script("train.py", *args, log_dir=self.log_dir)
+            assert result.returncode == 0, result.stderr[-2000:]
+            self.done[name] = newest_completed_run(self.log_dir)[0]
+        return self.done[name]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, data_dir) -> TrainedModels:
+    """Trained models shared by the tests that use one (predict, the demo page)."""
+    return TrainedModels(tmp_path_factory.mktemp("trained"))
 
 
 def single_run_dir(log_dir: Path, task: str = "train") -> Path:

@@ -12,7 +12,8 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "src" / "mnistlab"
-# Lower layers never import higher ones: entry scripts > tasks > callbacks > models, data, analysis > basics.
+# Lower layers never import higher ones: entry scripts > tasks, demo > callbacks, predictor > models,
+# data, analysis > basics.
 LAYERS = {
     "tasks": 4,
     "callbacks": 3,
@@ -23,6 +24,8 @@ LAYERS = {
     "data": 2,
     "analysis": 2,
     "checkpoints": 2,
+    "predictor": 3,
+    "demo": 4,
 }  # everything else (errors, checks, files, ranks, run_info, ...) is layer 1
 
 
@@ -100,3 +103,14 @@ def test_the_code_reaches_into_no_private_lightning_state():
         for match in private.finditer(p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_demo_page_loads_gradio_only_when_it_starts():
+    code = (
+        "import sys, mnistlab.cli, mnistlab.tasks.train, mnistlab.tasks.predict, "
+        "mnistlab.tasks.demo; print('gradio' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, need_fashion, run_script, single_run_dir
+from conftest import ROOT, run_script, single_run_dir
 from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
@@ -19,37 +19,6 @@ from mnistlab.models.build import load_trained_net
 
 COUNT = 120
 pytestmark = pytest.mark.slow
-
-
-class Checkpoints:
-    """One short but real training per kind of model (pixels, HOG features, Fashion), on demand."""
-
-    RUNS = {
-        "mnist": ("model=mlp", "data=mnist"),
-        "hog": ("model=mlp", "data=mnist-hog"),
-        "fashion": ("model=cnn", "data=fashion", "trainer.limit_train_batches=224"),
-    }
-
-    def __init__(self, tmp_path_factory) -> None:
-        self.tmp_path_factory = tmp_path_factory
-        self.done: dict[str, Path] = {}
-
-    def __getitem__(self, name: str) -> Path:
-        if name == "fashion":
-            need_fashion()
-        if name not in self.done:
-            log_dir = self.tmp_path_factory.mktemp(f"train-{name}")
-            result = run_script(
-                "train.py", *self.RUNS[name], "trainer.max_epochs=1", log_dir=log_dir
-            )
-            assert result.returncode == 0, result.stderr[-2000:]
-            self.done[name] = single_run_dir(log_dir) / "checkpoints" / "last.ckpt"
-        return self.done[name]
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, data_dir) -> Checkpoints:
-    return Checkpoints(tmp_path_factory)
 
 
 def dataset_images(dataset: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -108,29 +77,25 @@ AS_IS = ("preprocess.crop=false", "preprocess.resize=false", "preprocess.center=
 
 @pytest.mark.parametrize("model", ["mnist", "hog"])
 def test_dataset_images_as_png_get_exactly_the_tensor_predictions(
-    tmp_path, checkpoints, data_dir, model
+    tmp_path, trained, data_dir, model
 ):
     pixels, _ = dataset_images("mnist", data_dir)
     for variant in ("plain", "inverted"):  # the polarity is detected and undone
         write_pngs(tmp_path / variant, pixels, variant)
         result, output = run_predict(
-            tmp_path / f"out-{variant}", checkpoints[model], tmp_path / variant, *AS_IS
+            tmp_path / f"out-{variant}", trained[model], tmp_path / variant, *AS_IS
         )
         assert result.returncode == 0, result.stderr[-2000:]
-        assert predicted(output) == tensor_predictions(checkpoints[model], pixels)
+        assert predicted(output) == tensor_predictions(trained[model], pixels)
 
 
 @pytest.mark.parametrize("variant", ["shifted", "larger"])
-def test_shifted_and_larger_pictures_go_through_mnists_recipe(
-    tmp_path, checkpoints, data_dir, variant
-):
+def test_shifted_and_larger_pictures_go_through_mnists_recipe(tmp_path, trained, data_dir, variant):
     pixels, labels = dataset_images("mnist", data_dir)
     write_pngs(tmp_path / variant, pixels, variant)
-    result, output = run_predict(
-        tmp_path, checkpoints["mnist"], tmp_path / variant, "save_inputs=true"
-    )
+    result, output = run_predict(tmp_path, trained["mnist"], tmp_path / variant, "save_inputs=true")
     assert result.returncode == 0, result.stderr[-2000:]
-    ours, reference = predicted(output), tensor_predictions(checkpoints["mnist"], pixels)
+    ours, reference = predicted(output), tensor_predictions(trained["mnist"], pixels)
     agreement = np.mean([a == b for a, b in zip(ours, reference, strict=True)])
     accuracy = np.mean([a == str(int(b)) for a, b in zip(ours, labels, strict=True)])
     assert agreement >= 0.93 and accuracy >= 0.9, (agreement, accuracy)
@@ -138,19 +103,19 @@ def test_shifted_and_larger_pictures_go_through_mnists_recipe(
     assert len(saved) == COUNT and Image.open(saved[0]).size == (28, 28)
 
 
-def test_a_fashion_checkpoint_names_its_classes(tmp_path, checkpoints, data_dir):
+def test_a_fashion_checkpoint_names_its_classes(tmp_path, trained, data_dir):
     pixels, _ = dataset_images("fashion", data_dir)
     write_pngs(tmp_path / "photos", pixels[:20], "inverted")  # products on a white background
-    result, output = run_predict(tmp_path, checkpoints["fashion"], tmp_path / "photos", *AS_IS)
+    result, output = run_predict(tmp_path, trained["fashion"], tmp_path / "photos", *AS_IS)
     assert result.returncode == 0, result.stderr[-2000:]
     names = predicted(output)
-    assert names == tensor_predictions(checkpoints["fashion"], pixels[:20])
+    assert names == tensor_predictions(trained["fashion"], pixels[:20])
     assert set(names) <= set(DATASETS["fashion"].class_names)
     assert names[0] in result.stdout
 
 
 def test_broken_files_are_skipped_with_a_reason_and_the_rest_classified(
-    tmp_path, checkpoints, data_dir
+    tmp_path, trained, data_dir
 ):
     pixels, _ = dataset_images("mnist", data_dir)
     folder = tmp_path / "mixed"
@@ -158,26 +123,26 @@ def test_broken_files_are_skipped_with_a_reason_and_the_rest_classified(
     (folder / "empty.png").write_bytes(b"")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     (folder / "notes.txt").write_text("not a picture, and not an image suffix either")
-    result, output = run_predict(tmp_path, checkpoints["mnist"], folder)
+    result, output = run_predict(tmp_path, trained["mnist"], folder)
     assert result.returncode == 2
     assert (
         "empty.png is empty" in result.stdout
         and "broken.jpg cannot be read as an image" in result.stdout
     )
     assert "2 of 5 input(s) skipped" in " ".join(result.stderr.split())
-    assert predicted(output) == tensor_predictions(checkpoints["mnist"], pixels[:3])
+    assert predicted(output) == tensor_predictions(trained["mnist"], pixels[:3])
     assert "Traceback" not in result.stderr
 
 
-def test_a_glob_with_no_match_or_a_folder_without_pictures_is_a_clear_error(tmp_path, checkpoints):
-    result, _ = run_predict(tmp_path, checkpoints["mnist"], tmp_path / "nothing-*.png")
+def test_a_glob_with_no_match_or_a_folder_without_pictures_is_a_clear_error(tmp_path, trained):
+    result, _ = run_predict(tmp_path, trained["mnist"], tmp_path / "nothing-*.png")
     assert result.returncode == 2 and "matches no file" in " ".join(result.stderr.split())
-    result, _ = run_predict(tmp_path, checkpoints["mnist"], ROOT / "examples")
+    result, _ = run_predict(tmp_path, trained["mnist"], ROOT / "examples")
     assert result.returncode == 2 and "holds no picture" in " ".join(result.stderr.split())
 
 
-def test_the_drawn_examples_are_read_and_classified(tmp_path, checkpoints):
-    result, output = run_predict(tmp_path, checkpoints["mnist"], ROOT / "examples" / "digits")
+def test_the_drawn_examples_are_read_and_classified(tmp_path, trained):
+    result, output = run_predict(tmp_path, trained["mnist"], ROOT / "examples" / "digits")
     assert result.returncode == 0, result.stderr[-2000:]
     drawn = sorted((ROOT / "examples" / "digits").glob("*.png"))  # digit-<label>[-variant].png
     right = sum(a == f.stem.split("-")[1] for a, f in zip(predicted(output), drawn, strict=True))

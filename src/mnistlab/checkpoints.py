@@ -16,8 +16,9 @@ HINT = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckp
 RECORDER_KEY = "RunRecorder"  # where the run's history sits among the checkpoint's callback states
 
 
-def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The newest training run under `log_dir` whose status says it completed, and that status."""
+def completed_runs(log_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every training run under `log_dir` whose status says it completed, newest first: its
+    last.ckpt and its status (title, test accuracy, when it ended)."""
     found = []
     for status_file in Path(log_dir, "train").rglob("status.json"):
         try:
@@ -26,16 +27,21 @@ def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:
             continue
         checkpoint = status_file.parent / "checkpoints" / "last.ckpt"
         if status.get("status") == "completed" and checkpoint.is_file():
-            finished = status.get("completed_unix", status_file.stat().st_mtime)
-            found.append((finished, checkpoint, status))
+            status.setdefault("completed_unix", status_file.stat().st_mtime)
+            found.append((checkpoint, status))
+    return sorted(found, key=lambda item: item[1]["completed_unix"], reverse=True)
+
+
+def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The newest training run under `log_dir` whose status says it completed, and that status."""
+    found = completed_runs(log_dir)
     if not found:
         raise ConfigError(
             f"ckpt_path=last found no completed training run under {Path(log_dir) / 'train'} "
             "(a run's status.json says whether it completed; failed, interrupted and running runs "
             f"are never picked). Give a checkpoint's path instead. {HINT}"
         )
-    _, checkpoint, status = max(found, key=lambda item: item[0])
-    return checkpoint, status
+    return found[0]
 
 
 def resolve_ckpt_path(value: str, log_dir: str | Path) -> tuple[Path, str]:

@@ -109,12 +109,16 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[f
 
 def run_command(task: Callable[[], int]) -> None:
     """Run a command that is not one training job (it writes no status.json) and exit with its
-    code; a user's mistake prints one paragraph and exits 2, an interruption its message."""
+    code; a user's mistake prints one paragraph and exits 2, an interruption its message, Ctrl-C
+    exits 130."""
     try:
         code = task()
     except Interrupted as e:
         print(_paragraph(str(e)), file=sys.stderr)
         raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        print("\nInterrupted (Ctrl-C).", file=sys.stderr)
+        raise SystemExit(130) from None
     except UserError as e:
         log.debug("The command stopped", exc_info=True)
         print(_paragraph(f"Error: {e}"), file=sys.stderr)

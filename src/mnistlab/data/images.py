@@ -38,19 +38,33 @@ class Preprocess:
         )  # fmt: skip
 
 
-def load_gray(path: Path) -> np.ndarray:
+def gray_of(image: Image.Image) -> np.ndarray:
     """A picture as grayscale floats in [0, 1]; transparency counts as a white background."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+
+
+def load_gray(path: Path, max_pixels: int | None = None) -> np.ndarray:
+    """A picture file as grayscale floats in [0, 1]; one larger than `max_pixels` is refused
+    before it is decoded."""
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty (0 bytes).")
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels and width * height > max_pixels:
+                raise DataError(
+                    f"{path} is {width:,}x{height:,} pixels; pictures up to "
+                    f"{max_pixels / 1e6:g} megapixels are read: scale it down first."
+                )
             image.load()
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, image.convert("RGBA"))
-            gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+            gray = gray_of(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path} cannot be read as an image ({type(e).__name__}: {e}).") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path} is too large to read safely ({e}).") from None
     if gray.ndim != 2 or gray.size == 0:
         raise DataError(f"{path} has no pixels.")
     return gray

@@ -11,18 +11,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from omegaconf import DictConfig
 from PIL import Image
 from rich.table import Table
 
-from mnistlab.checkpoints import read_checkpoint, resolve_ckpt_path
+from mnistlab.checkpoints import resolve_ckpt_path
 from mnistlab.checks import whole_number
-from mnistlab.data.images import Preprocess, load_gray, to_dataset_image
-from mnistlab.data.inputs import model_inputs
+from mnistlab.data.images import Preprocess, load_gray
 from mnistlab.errors import ConfigError, DataError, UserError
-from mnistlab.models.build import load_trained_net
+from mnistlab.predictor import Predictor
 from mnistlab.terminal import console
 
 log = logging.getLogger(__name__)
@@ -66,35 +63,26 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
     if chosen:
         console.print(chosen)
-    net, data = load_trained_net(read_checkpoint(path), str(path))
-    names = data["class_names"]
-    top_k = min(top_k, len(names))
+    model = Predictor.load(path)
+    top_k = min(top_k, len(model.class_names))
 
     images, files, skipped = [], [], []
     for file in find_inputs(str(cfg.inputs)):
         try:
-            images.append(to_dataset_image(load_gray(file), data["dataset"], steps))
+            images.append(model.see(load_gray(file), steps))
             files.append(file)
         except DataError as e:
             skipped.append((file, str(e)))
             print(f"Skipped: {e}")
 
     rows: list[dict[str, Any]] = []
-    if images:
-        with torch.no_grad():
-            inputs = model_inputs(torch.from_numpy(np.stack(images)), data)
-            probabilities = torch.softmax(net(inputs), dim=1)
-        values, indices = probabilities.topk(top_k, dim=1)
-        for file, p, i in zip(files, values.tolist(), indices.tolist(), strict=True):
-            row: dict[str, Any] = {
-                "file": str(file),
-                "predicted": names[i[0]],
-                "probability": round(p[0], 4),
-            }
-            for rank in range(1, top_k):
-                row[f"class_{rank + 1}"] = names[i[rank]]
-                row[f"probability_{rank + 1}"] = round(p[rank], 4)
-            rows.append(row)
+    for file, classes in zip(files, model.top(images, top_k) if images else [], strict=True):
+        row: dict[str, Any] = {"file": str(file)}
+        for rank, (name, probability) in enumerate(classes, start=1):
+            suffix = "" if rank == 1 else f"_{rank}"
+            row["predicted" if rank == 1 else f"class{suffix}"] = name
+            row[f"probability{suffix}"] = round(probability, 4)
+        rows.append(row)
 
     output = Path(cfg.output) if cfg.get("output") else out_dir / "predictions.csv"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,25 @@
+"""The models the page offers: every completed training run under the log folder, named for a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistlab.checkpoints import completed_runs
+from mnistlab.terminal import percent
+
+
+def run_choices(log_dir: str | Path, first: Path, first_title: str) -> list[tuple[str, str]]:
+    """(label, checkpoint) for each completed run, newest first: 'CNN on MNIST · test 99.21% ·
+    runs/2026-11-29_10-02-11_4242'. The first model leads when it is not one of them (a best.ckpt,
+    a checkpoint kept elsewhere)."""
+    train = Path(log_dir, "train")
+    choices = []
+    for checkpoint, status in completed_runs(log_dir):
+        acc = status.get("test_acc")
+        score = f"test {percent(acc)}" if isinstance(acc, float) else "not tested"
+        folder = checkpoint.parent.parent.relative_to(train)
+        title = status.get("title") or "a run"
+        choices.append((f"{title} · {score} · {folder}", str(checkpoint)))
+    if all(Path(path).resolve() != first.resolve() for _, path in choices):
+        choices.insert(0, (f"{first_title} · {first}", str(first)))
+    return choices

@@ -1,0 +1,60 @@
+"""A trained model ready for pictures: the checkpoint's network, its dataset's recipe, its class names.
+
+The one code path from a picture to class probabilities, for predict.py's files and the demo page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mnistlab.checkpoints import read_checkpoint
+from mnistlab.data.images import Preprocess, to_dataset_image
+from mnistlab.data.inputs import model_inputs
+from mnistlab.models.build import load_trained_net
+from mnistlab.run_info import describe
+
+
+@dataclass(frozen=True)
+class Predictor:
+    path: Path
+    net: torch.nn.Module
+    data: dict[str, Any]  # what the network's inputs are: dataset, class names, HOG, normalisation
+    config: dict[str, Any]  # the run's configuration
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        checkpoint = read_checkpoint(path)
+        net, data = load_trained_net(checkpoint, str(path))
+        return cls(Path(path), net, data, checkpoint["hyper_parameters"]["config"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.data["class_names"])
+
+    @property
+    def title(self) -> str:
+        return describe(self.config)
+
+    def see(self, gray: np.ndarray, steps: Preprocess) -> np.ndarray:
+        """The 28x28 uint8 image the model is given for a grayscale picture."""
+        return to_dataset_image(gray, self.data["dataset"], steps)
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Class probabilities (N, classes) for 28x28 uint8 images."""
+        with torch.no_grad():
+            inputs = model_inputs(torch.from_numpy(np.stack(images)), self.data)
+            return torch.softmax(self.net(inputs), dim=1)
+
+    def top(self, images: Sequence[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
+        """The `k` likeliest classes of each image, with their probabilities, likeliest first."""
+        values, indices = self.probabilities(images).topk(min(k, len(self.class_names)), dim=1)
+        return [
+            [(self.class_names[i], p) for i, p in zip(row_i, row_p, strict=True)]
+            for row_i, row_p in zip(indices.tolist(), values.tolist(), strict=True)
+        ]
