@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import subprocess
@@ -152,14 +154,17 @@ def first_minibatches(datamodule, count: int = 3, epoch: int = 0):
 TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=32")
 
 
-def run_in_process(tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR):
-    """train.py's job through Hydra's compose API: (exit status, what it printed on stderr)."""
+def run_in_process(
+    tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR, out: Path | None = None
+):
+    """train.py's job through Hydra's compose API: (exit status, its run folder: `out`, by
+    default `tmp_path`/run)."""
     from hydra import compose, initialize_config_dir
 
     from mnistlab.cli import run_job
     from mnistlab.tasks.train import train
 
-    out = tmp_path / "run"
+    out = out or tmp_path / "run"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(
             "train",
@@ -175,3 +180,14 @@ def run_in_process(tmp_path: Path, *overrides: str, data_dir: Path = DATA_DIR):
     except SystemExit as e:
         return e.code, out
     return 0, out
+
+
+def train_in_process(log_dir: Path, *overrides: str) -> tuple[Path, str]:
+    """train.py's job in this process, without an interpreter's start-up (about 4 s): its run
+    folder (log_dir/train/runs/run) and what it printed. For tests of what a run does, not of
+    how the entry point starts."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code, out = run_in_process(log_dir, *overrides, out=log_dir / "train" / "runs" / "run")
+    assert code == 0, printed.getvalue()[-3000:]
+    return out, printed.getvalue()

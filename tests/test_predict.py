@@ -15,7 +15,9 @@ from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
 from mnistlab.data.inputs import model_inputs
+from mnistlab.errors import ConfigError
 from mnistlab.models.build import load_trained_net
+from mnistlab.tasks.predict import find_inputs
 
 COUNT = 120
 pytestmark = pytest.mark.slow
@@ -137,8 +139,9 @@ def test_broken_files_are_skipped_with_a_reason_and_the_rest_classified(
 def test_a_glob_with_no_match_or_a_folder_without_pictures_is_a_clear_error(tmp_path, trained):
     result, _ = run_predict(tmp_path, trained["mnist"], tmp_path / "nothing-*.png")
     assert result.returncode == 2 and "matches no file" in " ".join(result.stderr.split())
-    result, _ = run_predict(tmp_path, trained["mnist"], ROOT / "examples")
-    assert result.returncode == 2 and "holds no picture" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    with pytest.raises(ConfigError, match="holds no picture"):  # its subfolders are not searched
+        find_inputs(str(ROOT / "examples"))
 
 
 def test_the_drawn_examples_are_read_and_classified(tmp_path, trained):

@@ -1,7 +1,8 @@
 """Every step-based Trainer setting does what Lightning documents, counted in minibatches.
 
-Each test runs the real entry point and checks the setting's effect in what the run left:
-checkpoints, TensorBoard events, metrics.json. The MLP on HOG features keeps them quick.
+Each test runs train.py's job on the real data (in this process, composed by Hydra as the entry
+point composes it) and checks the setting's effect in what the run left: checkpoints,
+TensorBoard events, metrics.json. The MLP on HOG features keeps them quick.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import read_metrics, run_script, single_run_dir, train_config
+from conftest import read_metrics, train_config, train_in_process
 from mnistlab.data.batches import epoch_order
 from mnistlab.models.build import build_net
 from mnistlab.tasks.components import build_datamodule
@@ -26,10 +27,8 @@ LR_MONITOR = "+callbacks.lr_monitor._target_=pytorch_lightning.callbacks.Learnin
 
 
 def train(tmp_path, *overrides: str):
-    """A run of src/train.py; its folder and what it printed."""
-    result = run_script("train.py", *overrides, log_dir=tmp_path)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return single_run_dir(tmp_path), result.stdout
+    """A run of train.py's job (in this process); its folder and what it printed."""
+    return train_in_process(tmp_path, *overrides)
 
 
 def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:

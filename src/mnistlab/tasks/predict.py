@@ -60,6 +60,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     steps = Preprocess(**cfg.preprocess)
     steps.check()
     top_k = whole_number("top_k", cfg.top_k, "how many classes are listed per picture")
+    pictures = find_inputs(str(cfg.inputs))  # before the model: a wrong path answers at once
     path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
     if chosen:
         console.print(chosen)
@@ -67,7 +68,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     top_k = min(top_k, len(model.class_names))
 
     images, files, skipped = [], [], []
-    for file in find_inputs(str(cfg.inputs)):
+    for file in pictures:
         try:
             images.append(model.see(load_gray(file), steps))
             files.append(file)
