@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import signal
 import socket
 import subprocess
@@ -183,7 +184,7 @@ def test_bad_uploads_get_a_sentence_and_the_page_goes_on(page, trained, data_dir
     assert label["label"] in DIGITS
 
 
-def test_a_browser_draws_a_seven_and_reads_the_prediction_on_the_page(page, tmp_path):
+def test_a_browser_draws_a_seven_and_reads_the_prediction_on_the_page(page, trained, tmp_path):
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
@@ -210,6 +211,22 @@ def test_a_browser_draws_a_seven_and_reads_the_prediction_on_the_page(page, tmp_
         assert "reads 7" in message.inner_text()
         assert tab.locator("#classes h2").inner_text() == "7"  # the heading above the bars
         assert tab.locator("#seen img").count() == 1
+
+        # A run that ends while the page serves: found by "Look for new runs", and choosing it
+        # reads the same drawing again, without a restart.
+        new_run = trained.log_dir / "train" / "runs" / "finished-while-serving"
+        shutil.copytree(trained["hog"].parent.parent, new_run)
+        try:
+            tab.locator("#rescan").click()
+            tab.locator("#run input").click()
+            tab.get_by_role("option", name="finished-while-serving").click()
+            message.filter(has_text="HOG features").wait_for(timeout=30_000)
+            assert (
+                "MLP on MNIST HOG features" in message.inner_text()
+                and "reads" in message.inner_text()
+            )
+        finally:
+            shutil.rmtree(new_run)
 
         tab.get_by_role("button", name="Clear canvas").click()
         message.filter(has_text="The canvas is empty").wait_for(timeout=30_000)
