@@ -39,7 +39,11 @@ def build_page(
     reader: Reader, choices: Callable[[], list[tuple[str, str]]], first: str
 ) -> gr.Blocks:
     """The page's layout and events; `choices` lists the runs (called again by 'Look for new runs')."""
-    with gr.Blocks(title="mnistlab: draw a digit", analytics_enabled=False) as page:
+    # Uploads and the images shown are gradio's temporary files: deleted after an hour, and when
+    # the page starts again.
+    with gr.Blocks(
+        title="mnistlab: draw a digit", analytics_enabled=False, delete_cache=(3600, 3600)
+    ) as page:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
             run = gr.Dropdown(
