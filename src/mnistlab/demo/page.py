@@ -29,9 +29,10 @@ PICK_BRUSH = """
 """
 INTRO = (
     "## Draw a digit\n"
-    "Draw with the mouse or a finger, or upload a photo or scan. The model reads the picture "
-    "after the recipe its dataset was made with (inverted if dark on light, cropped, scaled, "
-    "centred), shown on the right as the 28x28 image it was given."
+    "Draw with the mouse or a finger (the bin icon clears the canvas), or upload a photo or "
+    "scan. The model reads the picture after the recipe its dataset was made with (inverted if "
+    "dark on light, cropped, scaled, centred): the 28x28 image it was given is shown with its "
+    "answer."
 )
 
 
@@ -57,7 +58,7 @@ def build_page(
                     canvas = gr.Sketchpad(
                         type="pil", canvas_size=(CANVAS, CANVAS), layers=False, transforms=(),
                         brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
-                        label="Draw here (the bin icon clears the canvas)", elem_id="canvas",
+                        label="Draw here", elem_id="canvas",
                     )  # fmt: skip
                 with gr.Tab("Upload"):
                     upload = gr.File(label="A photo or scan", type="filepath", elem_id="upload")
