@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 import time
+from functools import partial
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -59,7 +60,7 @@ def demo(cfg: DictConfig) -> int:
     from mnistlab.demo.runs import run_choices
 
     reader = Reader(first, steps, top_k, int(max_mp * 1e6))
-    choices = lambda: run_choices(cfg.paths.log_dir, Path(path), first.title)  # noqa: E731
+    choices = partial(run_choices, cfg.paths.log_dir, Path(path), first.title)
     page = build_page(reader, choices, str(path))
     try:
         page.launch(
