@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import read_metrics, train_config, train_in_process
+from conftest import read_metrics, train_config
+from conftest import train_in_process as train
 from mnistlab.data.batches import epoch_order
 from mnistlab.models.build import build_net
 from mnistlab.tasks.components import build_datamodule
@@ -24,11 +25,6 @@ pytestmark = pytest.mark.slow
 HOG = ("data=mnist-hog", "trainer.max_epochs=1")
 STEPS_PER_EPOCH = 430  # ceil(55,000 / 128)
 LR_MONITOR = "+callbacks.lr_monitor._target_=pytorch_lightning.callbacks.LearningRateMonitor"
-
-
-def train(tmp_path, *overrides: str):
-    """A run of train.py's job (in this process); its folder and what it printed."""
-    return train_in_process(tmp_path, *overrides)
 
 
 def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:

@@ -53,8 +53,9 @@ class Predictor:
 
     def top(self, images: Sequence[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
         """The `k` likeliest classes of each image, with their probabilities, likeliest first."""
-        values, indices = self.probabilities(images).topk(min(k, len(self.class_names)), dim=1)
+        names = self.class_names
+        values, indices = self.probabilities(images).topk(min(k, len(names)), dim=1)
         return [
-            [(self.class_names[i], p) for i, p in zip(row_i, row_p, strict=True)]
+            [(names[i], p) for i, p in zip(row_i, row_p, strict=True)]
             for row_i, row_p in zip(indices.tolist(), values.tolist(), strict=True)
         ]

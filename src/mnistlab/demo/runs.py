@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistlab.checkpoints import completed_runs
+from mnistlab.predictor import Predictor
 from mnistlab.terminal import percent
 
 
-def run_choices(log_dir: str | Path, first: Path, first_title: str) -> list[tuple[str, str]]:
+def run_choices(log_dir: str | Path, first: Predictor) -> list[tuple[str, str]]:
     """(label, checkpoint) for each completed run, newest first: 'CNN on MNIST · test 99.21% ·
     runs/2026-11-29_10-02-11_4242'. The first model leads when it is not one of them (a best.ckpt,
     a checkpoint kept elsewhere)."""
@@ -20,6 +21,6 @@ def run_choices(log_dir: str | Path, first: Path, first_title: str) -> list[tupl
         folder = checkpoint.parent.parent.relative_to(train)
         title = status.get("title") or "a run"
         choices.append((f"{title} · {score} · {folder}", str(checkpoint)))
-    if all(Path(path).resolve() != first.resolve() for _, path in choices):
-        choices.insert(0, (f"{first_title} · {first}", str(first)))
+    if all(Path(path).resolve() != first.path.resolve() for _, path in choices):
+        choices.insert(0, (f"{first.title} · {first.path}", str(first.path)))
     return choices

@@ -6,7 +6,6 @@ import errno
 import socket
 import time
 from functools import partial
-from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -60,8 +59,7 @@ def demo(cfg: DictConfig) -> int:
     from mnistlab.demo.runs import run_choices
 
     reader = Reader(first, steps, top_k, int(max_mp * 1e6))
-    choices = partial(run_choices, cfg.paths.log_dir, Path(path), first.title)
-    page = build_page(reader, choices, str(path))
+    page = build_page(reader, partial(run_choices, cfg.paths.log_dir, first), str(path))
     try:
         page.launch(
             server_name=host, server_port=port, share=False, quiet=True,
