@@ -29,7 +29,7 @@ def main(overrides: list[str]) -> None:
     from mnistlab.terminal import console
 
     try:
-        datamodule = make(cfg.data)
+        datamodule = make(cfg.data, "data")
         datamodule.prepare_data()
         datamodule.setup()
         net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)

@@ -11,7 +11,7 @@ import re
 import optuna
 import pytest
 
-from conftest import read_metrics, run_script, train_config
+from conftest import read_metrics, run_script, threads_side_by_side, train_config
 from mnistlab.analysis.search_report import dominates
 from mnistlab.models.build import build_net
 
@@ -122,7 +122,8 @@ def test_a_single_objective_search_runs_two_trials_side_by_side_with_joblib(tmp_
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
     for trial, run in zip(study.trials, trial_dirs(folder), strict=True):
         assert trial.value == pytest.approx(read_metrics(run)["run"]["objective"]["value"])
-        assert "Using 1 torch thread(s)" in (run / "train.log").read_text()  # side by side
+        side_by_side = f"Using {threads_side_by_side(2)} torch thread(s)"
+        assert side_by_side in (run / "train.log").read_text()
     best = study.best_trial
     report = (folder / "sweep_report.md").read_text()
     assert f"Best trial: {best.number}," in report and f"val/acc {best.value:.4f}" in report
@@ -156,6 +157,25 @@ def test_a_search_whose_direction_contradicts_its_objective_is_refused_before_an
     )  # fmt: skip
     assert result.returncode == 2
     assert "hydra.sweeper.direction=minimize for the objective val/acc" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "train" / "searches" / "mlp_optuna").glob("trial_*"))
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "unknown-database"])
+def test_a_study_storage_that_cannot_be_opened_is_named_in_one_paragraph(tmp_path, where):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    storage = {
+        "under-a-file": f"sqlite:///{blocker}/study.db",
+        "unknown-database": "nosuchdb://localhost/study",
+    }[where]
+    result = run_script(
+        "train.py", "-m", "hparams_search=mlp_optuna", f"hydra.sweeper.storage={storage}",
+        log_dir=tmp_path,
+    )  # fmt: skip
+    err = " ".join(result.stderr.split())
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"The search's study storage hydra.sweeper.storage={storage} cannot be opened" in err
     assert "Traceback" not in result.stderr
     assert not list((tmp_path / "train" / "searches" / "mlp_optuna").glob("trial_*"))
 

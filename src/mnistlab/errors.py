@@ -25,6 +25,10 @@ class DivergedError(UserError):
     """The loss became NaN or infinite."""
 
 
+class BugError(Exception):
+    """An error in the code, not in the user's input: said to be one, its traceback kept."""
+
+
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM stopped training; the message says how to resume."""
 

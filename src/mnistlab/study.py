@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnistlab.errors import ConfigError
+from mnistlab.files import explain_write_error, why_write_failed
 from mnistlab.objectives import lower_is_better, metric_names
 
 FIRST_TRIAL_ENV = "MNISTLAB_FIRST_TRIAL"  # set by the sweep's process, inherited by its jobs
@@ -81,10 +82,8 @@ def first_trial(config: Any) -> int:
     storage = config.hydra.sweeper.get("storage")
     if not storage:
         return after_folders
-    import optuna
-
     name = config.hydra.sweeper.get("study_name")
-    stored = [s for s in optuna.get_all_study_summaries(str(storage)) if s.study_name == name]
+    stored = [s for s in stored_studies(str(storage)) if s.study_name == name]
     for study in stored:
         made = [d.name.lower() for d in study.directions]
         if made != directions(config):
@@ -97,14 +96,41 @@ def first_trial(config: Any) -> int:
     return max([after_folders, *(s.n_trials for s in stored)])
 
 
+def storage_error(storage: str, reason: str) -> ConfigError:
+    return ConfigError(
+        f"The search's study storage hydra.sweeper.storage={storage} cannot be opened: {reason}. "
+        "Give one that can, e.g. hydra.sweeper.storage=sqlite:///<a folder you may write>/study.db, "
+        "or hydra.sweeper.storage=null for a study kept in memory (it cannot be extended later)."
+    )
+
+
+def stored_studies(storage: str) -> list[Any]:
+    """The studies in `storage` (Optuna's summaries), or a ConfigError naming the storage."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return optuna.get_all_study_summaries(storage)
+    except (SQLAlchemyError, ValueError, ImportError) as e:
+        reason = getattr(e, "orig", None) or e  # the database driver's own words, when it spoke
+        raise storage_error(storage, f"{type(reason).__name__}: {reason}") from e
+
+
 def prepare_search(config: Any) -> None:
     """Before a search: check it, create its study's folder, number its trial folders."""
     check_search(config)
-    Path(config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+    folder = Path(config.hydra.sweep.dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise explain_write_error(e, folder) from e
     storage = str(config.hydra.sweeper.get("storage") or "")
-    sqlite = _sqlite_file(storage)
-    if sqlite is not None:
-        sqlite.parent.mkdir(parents=True, exist_ok=True)
+    if (sqlite := _sqlite_file(storage)) is not None:
+        try:
+            sqlite.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why, _ = why_write_failed(e)
+            raise storage_error(storage, f"{e.filename or sqlite.parent}: {why}") from e
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper's own lines say enough

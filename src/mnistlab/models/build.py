@@ -14,7 +14,7 @@ from mnistlab.models.layers import initialize
 
 def build_net(model_cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The network `model_cfg.net` describes for inputs of `input_shape`, initialised as `model_cfg.init` says."""
-    net = make(model_cfg.net, input_shape=list(input_shape), num_classes=num_classes)
+    net = make(model_cfg.net, "model.net", input_shape=list(input_shape), num_classes=num_classes)
     initialize(net, model_cfg.get("init", "keras"))
     return net
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from mnistlab.checks import whole_number
 from mnistlab.data.datamodule import MnistFamilyDataModule
@@ -31,7 +32,7 @@ def build_datamodule(
     data_cfg: DictConfig, augment: DictConfig | None = None
 ) -> MnistFamilyDataModule:
     """The datamodule of `data_cfg`, prepared; `augment` (a config) transforms its training images."""
-    datamodule = make(data_cfg, augment=augment)
+    datamodule = make(data_cfg, "data", augment=augment)
     datamodule.prepare_data()
     datamodule.setup()
     return datamodule
@@ -54,16 +55,24 @@ class NoProfiler(pl.profilers.Profiler):
         return self._NOTHING
 
 
+# How Lightning's Trainer says its settings cannot work together (barebones with loggers, say).
+TRAINER_REFUSALS = (MisconfigurationException, ValueError)
+
+
 def build_trainer(cfg: DictConfig, own_callbacks: list[pl.Callback]) -> pl.Trainer:
     """The Trainer of `cfg.trainer` with the configured callbacks and loggers, and ours."""
-    callbacks = [make(c) for c in (cfg.get("callbacks") or {}).values() if c] + own_callbacks
+    configured = (cfg.get("callbacks") or {}).items()
+    callbacks = [make(c, f"callbacks.{name}") for name, c in configured if c] + own_callbacks
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     # No bar configured means none: Lightning's default one counts its own steps, not minibatches.
     bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
-    loggers = [make(c) for c in (cfg.get("logger") or {}).values() if c]
+    loggers = [make(c, f"logger.{name}") for name, c in (cfg.get("logger") or {}).items() if c]
     extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
-    return make(cfg.trainer, callbacks=callbacks, logger=loggers, enable_progress_bar=bar, **extra)
+    return make(
+        cfg.trainer, "trainer", TRAINER_REFUSALS, callbacks=callbacks, logger=loggers,
+        enable_progress_bar=bar, **extra,
+    )  # fmt: skip
 
 
 def device_line(trainer: pl.Trainer) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,6 @@ from mnistlab.errors import DataError
 from mnistlab.files import explain_write_error
 from mnistlab.ranks import is_rank_zero
 from mnistlab.terminal import console
-
-# Below this much free space, a failed write during training is taken for a full disk.
-FULL_DISK_MB = 64
 
 
 def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path | None) -> str:
@@ -56,7 +51,7 @@ def finish_run(
     try:
         write_run_files(out_dir, summary, run["title"], breakdown_md, pictures)
     except OSError as e:
-        raise explain_write_error(Path(e.filename or out_dir), e) from e
+        raise explain_write_error(e, out_dir) from e
     console.print(
         f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png"
         + ", ".join(["", *(pictures or {})])
@@ -66,19 +61,21 @@ def finish_run(
 
 
 def write_failure(out_dir: Path, error: BaseException) -> DataError | None:
-    """The error to show when training stopped because its checkpoints or logs could not be written.
-
-    An OSError says so itself; torch's checkpoint writer raises a RuntimeError instead, so a
-    nearly full disk under the run folder is taken as the cause.
-    """
-    if isinstance(error, OSError) and error.errno != errno.ENOSPC:
-        return explain_write_error(Path(error.filename or out_dir), error)
-    free_mb = shutil.disk_usage(out_dir).free / 2**20 if out_dir.exists() else None
-    full = isinstance(error, OSError) or (free_mb is not None and free_mb < FULL_DISK_MB)
-    if not full:
+    """The error to show when training stopped because its checkpoints or logs could not be
+    written: the operating system's own reason (an OSError in the exception or its causes), or
+    None when no write failed."""
+    cause = os_error(error)
+    if cause is None:
         return None
-    space = f" ({free_mb:.0f} MB free)" if free_mb is not None else ""
-    return DataError(
-        f"Cannot write the run's checkpoints and logs in {out_dir}: the disk is full{space}. To "
-        "fix: free some space, or write logs elsewhere with paths.log_dir=<folder>, then run again."
-    )
+    return explain_write_error(cause, out_dir)
+
+
+def os_error(error: BaseException | None) -> OSError | None:
+    """The first OSError with an errno in `error` and the exceptions it was raised from."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno is not None:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
