@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -103,6 +104,12 @@ def trained(tmp_path_factory, data_dir) -> TrainedModels:
     return TrainedModels(tmp_path_factory.mktemp("trained"))
 
 
+def threads_side_by_side(jobs: int) -> int:
+    """The torch threads each of `jobs` jobs side by side should get: the cores this process may
+    use (taskset and CPU sets count), shared out."""
+    return max(1, len(os.sched_getaffinity(0)) // jobs)
+
+
 def single_run_dir(log_dir: Path, task: str = "train") -> Path:
     runs = sorted((log_dir / task / "runs").iterdir())
     assert len(runs) == 1, runs
@@ -146,8 +153,7 @@ def first_minibatches(datamodule, count: int = 3, epoch: int = 0):
     """The training minibatches an epoch starts with, as the trainer gets them."""
     loader = datamodule.train_dataloader()
     loader.epoch = lambda: epoch
-    group = next(iter(loader))
-    return [(x.clone(), y.clone()) for x, y in list(group)[:count]]
+    return [(m.x.clone(), m.y.clone()) for m in itertools.islice(loader, count)]
 
 
 # A tiny budget for end-to-end runs: one epoch of 32 minibatches, the full validation and test sets.
@@ -191,3 +197,31 @@ def train_in_process(log_dir: Path, *overrides: str) -> tuple[Path, str]:
         code, out = run_in_process(log_dir, *overrides, out=log_dir / "train" / "runs" / "run")
     assert code == 0, printed.getvalue()[-3000:]
     return out, printed.getvalue()
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar a run wrote to TensorBoard, read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+def steps(run_dir: Path, tag: str) -> list[int]:
+    return [step for step, _ in scalars(run_dir)[tag]]
+
+
+def checkpoint(run_dir: Path, name: str = "last.ckpt") -> dict:
+    import torch
+
+    return torch.load(run_dir / "checkpoints" / name, weights_only=True)
+
+
+def net_weights(saved: dict) -> dict:
+    """The network's weights in a checkpoint of the LightningModule (its `net.` entries)."""
+    return {
+        k.removeprefix("net."): v for k, v in saved["state_dict"].items() if k.startswith("net.")
+    }

@@ -3,6 +3,8 @@ refused where it cannot apply."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -78,8 +80,8 @@ def test_a_resumed_epoch_sees_the_same_augmented_images(data_dir):
     full = first_minibatches(datamodule(data_dir, *DIGITS), 4)
     dm = datamodule(data_dir, *DIGITS)
     loader = dm.train_dataloader()
-    loader.load_state_dict({"epoch": 0, "position": 2, "group": loader.group})
-    resumed = list(next(iter(loader)))[:2]
+    loader.load_state_dict({"epoch": 0, "position": 2})
+    resumed = [(m.x, m.y) for m in itertools.islice(loader, 2)]
     for (x0, y0), (x1, y1) in zip(full[2:], resumed, strict=True):
         assert torch.equal(x0, x1) and torch.equal(y0, y1)
 

@@ -18,9 +18,8 @@ def make_dm(data_dir, **kwargs) -> MnistFamilyDataModule:
 def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_test_set(data_dir):
     dm = make_dm(data_dir, split_seed=1)
     assert dm.split_sizes() == {"train": 55000, "val": 5000, "test": 10000}
-    group = next(iter(dm.train_dataloader()))
-    assert len(group) == 64  # data.steps_per_execution minibatches per Lightning step
-    x, y = next(iter(group))
+    x, y, index = next(iter(dm.train_dataloader()))
+    assert index == 0
     assert x.shape == (128, 1, 28, 28) and x.dtype == torch.float32
     assert y.dtype == torch.int64
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
@@ -29,12 +28,10 @@ def test_mnist_datamodule_splits_5000_for_validation_and_keeps_the_canonical_tes
     test_y = torch.cat([y for _, y in dm.test_dataloader()])
     assert test_y[:5].tolist() == [7, 2, 1, 0, 4]
     loader = dm.train_dataloader()
-    assert loader.minibatches == 430  # ceil(55000 / 128)
-    groups = list(loader)
-    assert len(groups) == 7  # ceil(430 / 64)
-    assert sum(len(g) for g in groups) == 430 and sum(len(y) for g in groups for _, y in g) == 55000
-    dm.steps_per_execution = 1  # Lightning's own loop: one minibatch per step, counted
-    assert len(dm.train_dataloader()) == 430
+    assert len(loader) == loader.minibatches == 430  # ceil(55000 / 128), one per Lightning step
+    minibatches = list(loader)
+    assert [m.index for m in minibatches] == list(range(430))
+    assert sum(len(m.y) for m in minibatches) == 55000
 
 
 def test_the_split_depends_on_the_seed_only(data_dir):
@@ -71,7 +68,7 @@ def test_training_batches_are_reshuffled_each_epoch_and_repeat_for_the_same_epoc
     loader.epoch = lambda: epoch["n"]
 
     def first_labels():
-        return next(iter(next(iter(loader))))[1]
+        return next(iter(loader)).y
 
     first, again = first_labels(), first_labels()
     epoch["n"] = 1
@@ -83,13 +80,15 @@ def test_a_loader_resumed_mid_epoch_continues_with_the_next_minibatch(data_dir):
     """The position saved in a checkpoint is what training took, not what Lightning fetched ahead."""
     dm = make_dm(data_dir)
     loader = dm.train_dataloader()
-    groups = iter(loader)
-    labels = [y for _, y in next(groups)]  # the first group, trained
-    ahead = next(groups)  # fetched ahead of time, not trained yet
-    assert loader.state_dict()["position"] == 64 and len(ahead) == 64
+    minibatches = iter(loader)
+    trained = [next(minibatches) for _ in range(3)]
+    for minibatch in trained:
+        loader.started(minibatch.index)  # as the datamodule does when a minibatch goes to its step
+    ahead = next(minibatches)  # fetched ahead of time, not trained yet
+    assert loader.state_dict()["position"] == 3 and ahead.index == 3
     resumed = make_dm(data_dir).train_dataloader()
     resumed.load_state_dict(loader.state_dict())
-    rest = [y for group in resumed for _, y in group]
-    whole = [y for group in dm.train_dataloader() for _, y in group]
-    assert len(rest) == 430 - 64
-    assert all(torch.equal(a, b) for a, b in zip(labels + rest, whole, strict=True))
+    rest = list(resumed)
+    whole = list(dm.train_dataloader())
+    assert [m.index for m in rest] == list(range(3, 430))
+    assert all(torch.equal(a.y, b.y) for a, b in zip(trained + rest, whole, strict=True))

@@ -110,6 +110,6 @@ def test_hog_datamodule_gives_feature_vectors_and_fashion_is_one_override_away(d
         dm.prepare_data()
         dm.setup()
         assert dm.input_shape == (392,)
-        x, _ = next(iter(next(iter(dm.train_dataloader()))))
+        x = next(iter(dm.train_dataloader())).x
         assert x.shape == (128, 392) and x.dtype == torch.float32
     assert (data_dir / "hog" / f"fashion-{HogParams(8, 4).slug()}.pt").is_file()

@@ -218,11 +218,20 @@ CHATTER = (
 )  # fmt: skip
 
 
+def expected_device_line() -> str:
+    """What the default run (accelerator=auto) should say it trains on, from what torch sees."""
+    if torch.cuda.is_available():
+        return f"Device: GPU cuda:0 ({torch.cuda.get_device_name(0)})"
+    if torch.backends.mps.is_available():
+        return "Device: MPS"
+    return "Device: CPU"
+
+
 def test_the_default_run_prints_the_project_not_lightnings_chatter(default_run):
     _, result = default_run
     printed = result.stdout + result.stderr
     assert [line for line in CHATTER if line in printed] == []
-    assert "Device: CPU" in result.stdout
+    assert expected_device_line() in result.stdout
     assert "238,510" in result.stdout  # the lab's Question 2 table is the model summary
     # The progress counts minibatches: 430 of 128 images make the 55,000 training images.
     assert "Epoch 1/1  430/430" in result.stdout and "minibatches/s" in result.stdout

@@ -1,4 +1,4 @@
-"""A progress bar that counts minibatches, whatever number of them one Lightning step trains on."""
+"""A progress bar of minibatches: live while an epoch trains, one line when it ends."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ class MinibatchProgressBar(ProgressBar):
         self._started = 0.0
         self._shown = 0.0
         self._trained = 0
-        self._outputs: Any = None
         self._console = console
 
     def disable(self) -> None:
@@ -45,17 +44,11 @@ class MinibatchProgressBar(ProgressBar):
         self._enabled = True
 
     def _minibatches(self, trainer: pl.Trainer) -> tuple[int | None, int]:
-        """The epoch's minibatches and how many of them were trained, from the loader when it says."""
-        loader = trainer.train_dataloader
-        lightning_steps = trainer.num_training_batches
-        per_epoch = getattr(loader, "minibatches", None)
-        if per_epoch is None:
-            total = None if math.isinf(lightning_steps) else int(lightning_steps)
-        else:
-            total = (
-                per_epoch if math.isinf(lightning_steps) else min(per_epoch, int(lightning_steps))
-            )
-        return total, getattr(loader, "position", 0)
+        """The epoch's minibatches (Lightning's count, its limits applied) and how many were
+        trained, from the loader's position when it has one (a resumed epoch starts part-way)."""
+        steps = trainer.num_training_batches
+        total = None if math.isinf(steps) else int(steps)
+        return total, getattr(trainer.train_dataloader, "position", 0)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start_epoch(trainer)
@@ -99,27 +92,25 @@ class MinibatchProgressBar(ProgressBar):
         self._start_epoch(trainer)
         if self._task is None:
             return
-        self._trained += len(outputs["losses"]) if isinstance(outputs, dict) else 1
-        self._outputs = outputs
-        _, position = self._minibatches(trainer)
-        completed = position or self._trained
+        self._trained += 1
         now = time.perf_counter()
-        if now - self._shown >= 1 / self.refresh_per_second:
+        if now - self._shown >= 1 / self.refresh_per_second:  # the bar redraws no more often
             self._shown = now
             self._bar.update(
                 self._task,
-                completed=completed,
+                completed=self._completed(trainer),
                 rate=self._rate(now),
                 metrics=metrics_text(self._live_metrics(trainer, pl_module)),
             )
-        else:
-            self._bar.update(self._task, completed=completed)
+
+    def _completed(self, trainer: pl.Trainer) -> int:
+        _, position = self._minibatches(trainer)
+        return position or self._trained
 
     def _live_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        """The logged metrics, with the epoch's running training values the last step returned."""
-        running = {}
-        if isinstance(self._outputs, dict):
-            running = {k: float(v) for k, v in self._outputs.items() if k.startswith("train/")}
+        """The logged metrics, with the epoch's running training values."""
+        running = getattr(pl_module, "running_metrics", dict)()
+        running = {k: float(v) for k, v in running.items()}
         return {
             **running,
             **{k: v for k, v in self.get_metrics(trainer, pl_module).items() if k not in running},
@@ -133,7 +124,7 @@ class MinibatchProgressBar(ProgressBar):
         if self._task is None:
             return
         task = next(t for t in self._bar.tasks if t.id == self._task)
-        done, total = int(task.completed), f"/{int(task.total)}" if task.total else ""
+        done, total = self._completed(trainer), f"/{int(task.total)}" if task.total else ""
         now = time.perf_counter()
         self._bar.remove_task(self._task)
         self._task = None

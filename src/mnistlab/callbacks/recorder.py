@@ -22,7 +22,6 @@ from mnistlab.analysis.plots import confusion_figure, figure_pixels
 from mnistlab.models.classifier import metric_tag
 
 log = logging.getLogger(__name__)
-TRAIN_KEYS = ("train/loss", "train/acc")
 VAL_KEYS = ("val/loss", "val/acc", "val/f1_macro")
 
 
@@ -56,7 +55,6 @@ class RunRecorder(pl.Callback):
         self._last_step = 0
         self._epoch_started = 0.0
         self._training_closed = False
-        self._running: dict[str, Any] = {}
 
     # The history travels in checkpoints, so a resumed run keeps its earlier epochs.
     def state_dict(self) -> dict[str, Any]:
@@ -84,7 +82,6 @@ class RunRecorder(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_started = time.perf_counter()
         self._training_closed = False
-        self._running: dict[str, Any] = {}
         self._row(trainer)
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
@@ -95,28 +92,24 @@ class RunRecorder(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
     ) -> None:
         """The loss of every `log_every_n_steps`-th optimizer step and the learning rate it was
-        trained with, at that step."""
-        now, every = trainer.global_step, trainer.log_every_n_steps
-        due = [s for s in range(self._last_step + 1, now + 1) if every and s % every == 0]
-        if due:
-            losses = outputs["losses"]
-            for step in due:  # the minibatch that completed `step`; the last one when accumulating
-                index = max(0, len(losses) - 1 - (now - step))
-                values = {
-                    "train/loss_step": float(losses[index]),
-                    "train/lr": outputs["lrs"][index],
-                }
-                self._log(trainer, values, step)
-        self._last_step = now
-        self._running = {k: outputs[k] for k in TRAIN_KEYS}
+        trained with, at that step (when accumulating, of the minibatch that completed it)."""
+        step, every = trainer.global_step, trainer.log_every_n_steps
+        if step != self._last_step and every and step % every == 0:
+            values = {
+                "train/loss_step": float(outputs["minibatch_loss"]),
+                "train/lr": outputs["lr"],
+            }
+            self._log(trainer, values, step)
+        self._last_step = step
 
-    def _close_training(self, trainer: pl.Trainer) -> None:
+    def _close_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """The epoch's training loss and accuracy, once its last minibatch is trained."""
         if self._training_closed:
             return
         self._training_closed = True
         reduce = trainer.strategy.reduce  # the mean over processes, which train equal shares
-        values = {k: float(reduce(v, reduce_op="mean")) for k, v in self._running.items()}
+        running = pl_module.running_metrics()
+        values = {k: float(reduce(v, reduce_op="mean")) for k, v in running.items()}
         row = self._row(trainer)
         row.update(values)
         row["train/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
@@ -124,7 +117,8 @@ class RunRecorder(pl.Callback):
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.is_last_batch:
-            self._close_training(trainer)  # before validation and the checkpoint written after it
+            # Before validation and the checkpoint written after it.
+            self._close_training(trainer, pl_module)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
@@ -134,7 +128,7 @@ class RunRecorder(pl.Callback):
         self._log(trainer, values)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._close_training(trainer)
+        self._close_training(trainer, pl_module)
         self._row(trainer)["epoch/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
 
     # Test.

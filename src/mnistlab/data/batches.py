@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -44,34 +44,23 @@ class EvalBatches:
             yield self.x[index], self.y[index]
 
 
-class MinibatchGroup:
-    """Consecutive training minibatches handed to one Lightning step.
+class TrainMinibatch(NamedTuple):
+    """A training minibatch and its number within the epoch (from 0)."""
 
-    Each minibatch is sliced only when the step trains on it, so the loader's position is what
-    training reached, whatever Lightning fetched ahead of time.
-    """
-
-    def __init__(self, source: TrainBatches, first: int, count: int) -> None:
-        self.source, self.first, self.count = source, first, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self) -> Iterator[Minibatch]:
-        for index in range(self.first, self.first + self.count):
-            yield self.source.minibatch(index)
+    x: torch.Tensor
+    y: torch.Tensor
+    index: int
 
 
 class TrainBatches:
-    """One epoch of shuffled training minibatches, in groups of `group` per Lightning step.
+    """One epoch of shuffled training minibatches, one per Lightning step.
 
     The order depends on (seed, epoch) only. The position within the epoch is saved in
     checkpoints (Lightning's `state_dict` protocol for data loaders), so a run resumed from a
-    checkpoint written mid-epoch continues with the next minibatch. With several processes
-    each takes every k-th example of the same order, in equal shares.
-
-    Iterable only: Lightning then counts its steps as they come, and a group of one minibatch
-    is `CountedTrainBatches`, whose length Lightning's batch-based settings use.
+    checkpoint written mid-epoch continues with the next minibatch. Lightning fetches a
+    minibatch ahead of the one it trains, so the position is what training reached, told by
+    `started(index)` when a minibatch goes to training, not what was fetched. With several
+    processes each takes every k-th example of the same order, in equal shares.
 
     `augment(x, generator)`, when given, transforms each minibatch's inputs with a generator
     seeded by (seed, epoch, minibatch, process): resumed runs see the same images.
@@ -82,53 +71,46 @@ class TrainBatches:
         x: torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
-        group: int = 1,
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world_size: int = 1,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ) -> None:
-        self.x, self.y, self.batch_size, self.group = x, y, batch_size, group
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.augment = augment
         self.seed, self.epoch = seed, epoch
         self.rank, self.world_size = rank, world_size
         self.examples = len(y) // world_size  # equal shares, so every process takes as many steps
         self.minibatches = math.ceil(self.examples / batch_size)
         self.position = 0  # minibatches of the current epoch handed to training
-        self._order: torch.Tensor | None = None
         self._epoch = -1
         self._resume: dict[str, int] | None = None
 
-    def minibatch(self, index: int) -> Minibatch:
-        assert self._order is not None, "iterate the loader before taking minibatches"
-        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        self.position = index + 1
-        x = self.x[rows]
-        if self.augment is not None:
-            key = (self.seed, self._epoch, index, self.rank)
-            x = self.augment(x, minibatch_generator(x.device, *key))
-        return x, self.y[rows]
+    def __len__(self) -> int:
+        return self.minibatches
 
-    def __iter__(self) -> Iterator[MinibatchGroup]:
+    def __iter__(self) -> Iterator[TrainMinibatch]:
         self._epoch = self.epoch()
         order = epoch_order(len(self.y), self.seed, self._epoch)
-        self._order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
+        order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
         resume, self._resume = self._resume, None
         start = resume["position"] if resume and resume["epoch"] == self._epoch else 0
         self.position = start
-        for first in range(start, self.minibatches, self.group):
-            yield MinibatchGroup(self, first, min(self.group, self.minibatches - first))
+        for index in range(start, self.minibatches):
+            rows = order[index * self.batch_size : (index + 1) * self.batch_size]
+            x = self.x[rows]
+            if self.augment is not None:
+                key = (self.seed, self._epoch, index, self.rank)
+                x = self.augment(x, minibatch_generator(x.device, *key))
+            yield TrainMinibatch(x, self.y[rows], index)
+
+    def started(self, index: int) -> None:
+        """Minibatch `index` goes to training now: a checkpoint written after it resumes after it."""
+        self.position = index + 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self._epoch, "position": self.position, "group": self.group}
+        return {"epoch": self._epoch, "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._resume = dict(state)
-
-
-class CountedTrainBatches(TrainBatches):
-    """Training minibatches one per Lightning step, with a length: Lightning counts every minibatch."""
-
-    def __len__(self) -> int:
-        return self.minibatches

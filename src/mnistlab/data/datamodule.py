@@ -13,7 +13,7 @@ import torchvision.datasets
 
 from mnistlab.checks import whole_number
 from mnistlab.data.augment import Augment
-from mnistlab.data.batches import CountedTrainBatches, EvalBatches, TrainBatches
+from mnistlab.data.batches import EvalBatches, TrainBatches, TrainMinibatch
 from mnistlab.data.catalog import IMAGE_SIZE, dataset_info
 from mnistlab.data.hog import HogParams, cached_hog
 from mnistlab.data.inputs import normalize, scale_pixels
@@ -39,7 +39,6 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         val_on_test: bool = False,
-        steps_per_execution: int = 64,
         split_seed: int = 0,
         standardize: bool = False,
         hog: dict | None = None,
@@ -57,12 +56,6 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.eval_batch_size = whole_number(
             "data.eval_batch_size", eval_batch_size, "the batch size of validation and test",
             hint="Set it to e.g. data.eval_batch_size=1000.",
-        )  # fmt: skip
-        # Minibatches per Lightning step; the train task lowers it to 1 where a setting needs Lightning's own loop.
-        self.steps_per_execution = whole_number(
-            "data.steps_per_execution", steps_per_execution,
-            "how many minibatches one Lightning step trains on (the same updates either way)",
-            hint="The default is data.steps_per_execution=64; 1 is Lightning's own loop.",
         )  # fmt: skip
         self.val_on_test = bool(val_on_test)
         if not self.val_on_test:
@@ -209,17 +202,14 @@ class MnistFamilyDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> TrainBatches:
         tensors = self._on_device()
-        group = self.steps_per_execution
-        loader = TrainBatches if group > 1 else CountedTrainBatches
         augment = None
         if self.augment is not None:
             blank = normalize(torch.zeros(()), self.normalization).item()  # a 0 pixel, as trained
             augment = partial(self.augment, blank=blank)
-        return loader(
+        return TrainBatches(
             tensors["train_x"],
             tensors["train_y"],
             self.batch_size,
-            group=group,
             seed=self.split_seed,
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
             augment=augment,
@@ -231,6 +221,22 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         return EvalBatches(
             tensors[f"{split}_x"], tensors[f"{split}_y"], self.eval_batch_size, **self._ranks()
         )
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A training minibatch goes to its step: the loader's position moves past it, and the
+        step gets the usual (inputs, labels)."""
+        if isinstance(batch, TrainMinibatch):
+            self.trainer.train_dataloader.started(batch.index)
+            return batch.x, batch.y
+        return batch
+
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Minibatches are slices of tensors already on the training device: nothing to move."""
+        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def val_dataloader(self) -> EvalBatches:
         return self._eval_batches("val")

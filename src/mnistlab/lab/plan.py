@@ -27,7 +27,7 @@ NOT_RESULTS = (
     "data.data_dir",
     "data.source",
     "data.download",
-    "data.steps_per_execution",
+    "data.steps_per_execution",  # runs made before minibatches stopped being grouped have it
     "trainer.default_root_dir",
     "callbacks.model_checkpoint.dirpath",
     "callbacks.last_checkpoint.dirpath",

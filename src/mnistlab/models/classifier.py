@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -43,17 +42,12 @@ class Classifier(pl.LightningModule):
     """Trains `net` with cross-entropy on logits: softmax + categorical cross-entropy, as Keras.
 
     `optimizer` is a partial from config completed here with the parameters; `scheduler`, when
-    given, is Lightning's scheduler dictionary with a partial under "scheduler".
+    given, is Lightning's scheduler dictionary with a partial under "scheduler". Lightning's own
+    loop trains one minibatch per step, so every Trainer setting applies as Lightning documents.
 
-    One Lightning step trains on one minibatch (Lightning's own loop: every Trainer setting
-    applies) or, with `grouped_steps`, on a group of consecutive minibatches, taking one
-    optimizer step per minibatch through Lightning's optimizer and `manual_backward` (the same
-    updates; Lightning's per-step cost is paid once per group). Either way `global_step` counts
-    optimizer steps. The train task chooses grouping only where it changes nothing a user set.
-
-    Each training step returns what it trained: the loss of each minibatch, the learning rate
-    each was trained with and, for the epoch so far, the running `train/loss` and `train/acc`
-    (tensors on the device: reading them is left to the callbacks that show or record them). The
+    Each training step returns its minibatch's loss and the learning rate it was trained with;
+    the epoch's running `train/loss` and `train/acc` are summed on the device and read by
+    `running_metrics` (by the callbacks that show or record them, when they need them). The
     epoch's values are logged when it ends.
 
     `label_smoothing` applies to the training loss only: validation and test losses stay the
@@ -66,7 +60,6 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None,
         class_names: list[str],
         scheduler: dict[str, Any] | None = None,
-        grouped_steps: bool = False,
         label_smoothing: float = 0.0,
         config: dict | None = None,
         data: dict | None = None,
@@ -77,7 +70,6 @@ class Classifier(pl.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
-        self.automatic_optimization = not grouped_steps
         self.label_smoothing = label_smoothing
         self.class_names = list(class_names)
         self.val_metrics = eval_metrics(len(self.class_names))
@@ -87,7 +79,6 @@ class Classifier(pl.LightningModule):
         # The current epoch's training sums, on the device (read once per check, not per step).
         self.epoch_sums: dict[str, torch.Tensor] = {}
         self.epoch_seen = 0
-        self._steps_since_check = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -101,47 +92,27 @@ class Classifier(pl.LightningModule):
         }
         self.epoch_seen = 0
 
-    def training_step(self, group: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_idx: int):
-        # Automatic: a group of one minibatch, which Lightning steps, clips and accumulates.
-        automatic = self.automatic_optimization
-        optimizer = self.optimizers()
-        if not automatic:
-            max_steps = self.trainer.max_steps
-            budget = max_steps - self.global_step if max_steps >= 0 else None  # stop exactly there
-            group = islice(group, budget)
-        trained, predicted, targets, rates = [], [], [], []
-        for x, y in group:
-            # The rate this minibatch is trained with (a scheduler steps after the optimizer).
-            rates.append(optimizer.param_groups[0]["lr"])
-            logits = self.net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-            if not automatic:
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                optimizer.step()
-            trained.append(loss.detach())
-            predicted.append(logits.detach().argmax(1))
-            targets.append(y)
-        losses = torch.stack(trained)
-        self._count(losses, predicted, targets)
-        outputs = {"losses": losses, "lrs": rates, **self._running_metrics()}
-        return {"loss": loss, **outputs} if automatic else outputs
-
-    def _count(self, losses: torch.Tensor, predicted: list, targets: list) -> None:
-        """Add a step's minibatches to the epoch's sums (once per step, not per minibatch)."""
-        sizes = [len(y) for y in targets]
-        total = self.epoch_sums["loss"]
-        weights = torch.tensor(sizes, dtype=total.dtype, device=losses.device)
-        total.add_((losses.to(total.dtype) * weights).sum())
-        self.epoch_sums["correct"].add_((torch.cat(predicted) == torch.cat(targets)).sum())
-        self.epoch_seen += sum(sizes)
-        self._steps_since_check += len(sizes)
-        if self._steps_since_check >= DIVERGENCE_CHECK_EVERY:
-            self._steps_since_check = 0
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        x, y = batch
+        # The rate this minibatch is trained with (a scheduler steps after the optimizer).
+        rate = self.optimizers().param_groups[0]["lr"]
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        trained = loss.detach()
+        self.epoch_sums["loss"].add_(trained, alpha=len(y))
+        self.epoch_sums["correct"].add_((logits.detach().argmax(1) == y).sum())
+        self.epoch_seen += len(y)
+        if (batch_idx + 1) % DIVERGENCE_CHECK_EVERY == 0:
             self._check_finite()
+        # Lightning divides "loss" by accumulate_grad_batches in what callbacks get; not this one.
+        return {"loss": loss, "minibatch_loss": trained, "lr": rate}
 
-    def _running_metrics(self) -> dict[str, torch.Tensor]:
+    def running_metrics(self) -> dict[str, torch.Tensor]:
+        """The epoch's training loss and accuracy so far (tensors on the device); none before
+        its first minibatch."""
         sums = self.epoch_sums
+        if not self.epoch_seen:
+            return {}
         return {
             "train/loss": sums["loss"] / self.epoch_seen,
             "train/acc": sums["correct"] / self.epoch_seen,
@@ -167,7 +138,7 @@ class Classifier(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._check_finite()
         # Once per epoch: for callbacks that monitor a training metric (checkpoints, schedulers).
-        self.log_dict(self._running_metrics(), prog_bar=True, logger=False)
+        self.log_dict(self.running_metrics(), prog_bar=True, logger=False)
 
     # Validation and test: loss, accuracy and F1 over the whole set, gathered across processes.
     def _eval_step(self, batch, metrics: MetricCollection, mean_loss: MeanMetric) -> torch.Tensor:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # Lightning's own notes (device availability, advertisements) are not this project's output.
 for name in ("pytorch_lightning", "lightning_fabric"):
     logging.getLogger(name).setLevel(logging.WARNING)
+# But a profile the user asked for (trainer.profiler=simple) is shown: its report is logged.
+logging.getLogger("pytorch_lightning.profilers").setLevel(logging.INFO)
 # Lightning's own call of a torch API this torch deprecates (not ours to fix): keyed on its module.
 warnings.filterwarnings(
     "ignore", category=FutureWarning, module=r"pytorch_lightning\.utilities\._pytree"
@@ -88,12 +90,20 @@ def device_line(trainer: pl.Trainer) -> str:
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (fewer than the machine's under taskset or a cgroup's
+    CPU set)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def configure_threads(threads: Any) -> None:
     """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs."""
     hydra_cfg = hydra_config()
     launcher = hydra_cfg.launcher if hydra_cfg else {}
     if threads is None and launcher.get("_target_") == JOBLIB_LAUNCHER:
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         jobs = launcher.get("n_jobs") or 1
         jobs = cores if jobs < 0 else min(jobs, cores)
         threads = max(1, cores // jobs)

@@ -14,6 +14,7 @@ from mnistlab.callbacks.interrupt import InterruptGuard
 from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import check_resumable, read_checkpoint, resolve_ckpt_path
 from mnistlab.checks import fraction, one_of, positive_number, whole_number
+from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.errors import ConfigError
 from mnistlab.hydra_info import command_line, in_multirun
 from mnistlab.instantiate import make
@@ -29,8 +30,48 @@ from mnistlab.tasks.components import (
     device_line,
 )
 from mnistlab.tasks.records import finish_run, show_breakdown, write_failure
-from mnistlab.tasks.steps import lightning_step_settings, minibatches_per_step
 from mnistlab.terminal import console
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test once, and write the run folder; return the run's summary."""
+    started = time.perf_counter()
+    out_dir = Path(cfg.paths.output_dir)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    check_run_values(cfg)
+    goals = metric_names(cfg.optimized_metric)  # a test metric is refused before training
+    resume_from = checkpoint_to_resume(cfg, plain)
+    configure_threads(cfg.get("threads"))
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = build_datamodule(cfg.data, cfg.get("augment"))
+    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    title = describe(plain)
+    breakdown_md = start_run_folder(cfg, title, datamodule, net, out_dir)
+    recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
+    guard = InterruptGuard(command=command_line("src/train.py", without=("ckpt_path",)))
+    trainer = build_trainer(cfg, [recorder, guard])
+    if is_rank_zero():
+        console.print(device_line(trainer))
+    module = build_module(cfg, net, datamodule, plain)
+
+    fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
+    fit_time = time.perf_counter() - started
+    tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+
+    run = {
+        "task": "train",
+        "command": command_line("src/train.py"),
+        **run_facts(plain, total_parameters(net)),
+        **training_facts(cfg, trainer, recorder, fit_time, started),
+    }
+    run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
+    run["objective"] = run["objectives"][0]  # what sweeps rank by
+    return finish_run(
+        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
+        recorder.pictures,
+    )  # fmt: skip
 
 
 def check_run_values(cfg: DictConfig) -> None:
@@ -57,58 +98,60 @@ def check_run_values(cfg: DictConfig) -> None:
         )
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, test once, and write the run folder; return the run's summary."""
-    started = time.perf_counter()
-    out_dir = Path(cfg.paths.output_dir)
-    check_run_values(cfg)
-    goals = metric_names(cfg.optimized_metric)  # a test metric is refused before training
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    checkpoint_path = None
-    if cfg.get("ckpt_path"):
-        checkpoint_path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
-        if chosen:
-            console.print(chosen)
-        check_resumable(read_checkpoint(checkpoint_path), checkpoint_path, plain)
-    configure_threads(cfg.get("threads"))
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+def checkpoint_to_resume(cfg: DictConfig, plain: dict[str, Any]) -> Path | None:
+    """The checkpoint `ckpt_path` names, checked to hold this run's model and data; None without."""
+    if not cfg.get("ckpt_path"):
+        return None
+    path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
+    if chosen:
+        console.print(chosen)
+    check_resumable(read_checkpoint(path), path, plain)
+    return path
 
-    datamodule = build_datamodule(cfg.data, cfg.get("augment"))
-    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
-    title = describe(plain)
+
+def start_run_folder(
+    cfg: DictConfig, title: str, datamodule: MnistFamilyDataModule, net: Any, out_dir: Path
+) -> str:
+    """Print the run's title and Question 2 table; write config.yaml and params.md."""
     if is_rank_zero():
         console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    breakdown_md = show_breakdown(net, datamodule.input_shape, out_dir)
+    return show_breakdown(net, datamodule.input_shape, out_dir)
 
-    recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
-    guard = InterruptGuard(command=command_line("src/train.py", without=("ckpt_path",)))
-    trainer = build_trainer(cfg, [recorder, guard])
-    scheduler = make(cfg.scheduler) if cfg.get("scheduler") else None
-    settings = lightning_step_settings(trainer, scheduler, cfg.get("callbacks"))
-    group, why = minibatches_per_step(datamodule.steps_per_execution, settings)
-    datamodule.steps_per_execution = group
-    if is_rank_zero():
-        console.print(device_line(trainer) + (f"\n{why}" if why else ""))
 
-    module = Classifier(
+def build_module(
+    cfg: DictConfig, net: Any, datamodule: MnistFamilyDataModule, plain: dict[str, Any]
+) -> Classifier:
+    """The LightningModule: the net, its optimizer and schedule, and the run's own settings."""
+    smoothing = fraction(
+        "model.label_smoothing", cfg.model.get("label_smoothing", 0.0),
+        "the share of each training target spread over all classes",
+        hint="0 is the lab's plain cross-entropy; 0.1 is usual.",
+    )  # fmt: skip
+    return Classifier(
         net,
-        optimizer=make(cfg.optimizer),
-        scheduler=scheduler,
+        optimizer=make(cfg.optimizer, "optimizer"),
+        scheduler=make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None,
         class_names=datamodule.class_names,
-        grouped_steps=group > 1,
-        label_smoothing=fraction(
-            "model.label_smoothing",
-            cfg.model.get("label_smoothing", 0.0),
-            "the share of each training target spread over all classes",
-            hint="0 is the lab's plain cross-entropy; 0.1 is usual.",
-        ),  # fmt: skip
+        label_smoothing=smoothing,
         config=plain,
         data=datamodule.description,
     )
+
+
+def fit(
+    trainer: pl.Trainer,
+    module: Classifier,
+    datamodule: MnistFamilyDataModule,
+    resume_from: Path | None,
+    guard: InterruptGuard,
+    recorder: RunRecorder,
+    out_dir: Path,
+) -> None:
+    """Lightning's fit; an interruption, or a disk that refused the run's files, in one paragraph."""
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint_path, weights_only=True)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     except BaseException as e:
         if guard.interruption is not None:
             raise guard.interruption from None
@@ -118,31 +161,27 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if hasattr(e, "details"):
             e.details["history"] = recorder.history
         raise
-    fit_time = time.perf_counter() - started
 
-    tested_epoch = None
-    if cfg.test_weights == "best" and trainer.checkpoint_callback.best_model_path:
-        best = read_checkpoint(trainer.checkpoint_callback.best_model_path)
-        module.load_state_dict(best["state_dict"])
-        tested_epoch = best["epoch"] + 1
-    trainer.test(module, datamodule=datamodule, verbose=False)
 
-    run = {
-        "task": "train",
-        "command": command_line("src/train.py"),
-        **run_facts(plain, total_parameters(net)),
+def load_test_weights(test_weights: str, trainer: pl.Trainer, module: Classifier) -> int | None:
+    """With test_weights=best, load the best checkpoint's weights; return its epoch (else None)."""
+    if test_weights != "best" or not trainer.checkpoint_callback.best_model_path:
+        return None
+    best = read_checkpoint(trainer.checkpoint_callback.best_model_path)
+    module.load_state_dict(best["state_dict"])
+    return best["epoch"] + 1
+
+
+def training_facts(
+    cfg: DictConfig, trainer: pl.Trainer, recorder: RunRecorder, fit_time: float, started: float
+) -> dict[str, Any]:
+    """How the training went, for metrics.json: its length, device and times."""
+    return {
         "epochs": trainer.current_epoch,
         "optimizer_steps": trainer.global_step,
-        "minibatches_per_lightning_step": group,
         "test_weights": cfg.test_weights,
         "device": str(trainer.strategy.root_device),
         "fit_time_s": round(fit_time, 2),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "first_batch_unix": recorder.first_batch_unix,
     }
-    run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
-    run["objective"] = run["objectives"][0]  # what sweeps rank by
-    return finish_run(
-        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
-        recorder.pictures,
-    )  # fmt: skip
