@@ -37,6 +37,20 @@ def test_resuming_with_another_model_or_dataset_is_refused(tmp_path, capsys, mlp
     assert code == 2 and "on Fashion-MNIST" in " ".join(capsys.readouterr().err.split())
 
 
+@pytest.mark.slow
+def test_a_checkpoint_from_when_minibatches_were_grouped_still_evaluates(tmp_path, mlp_checkpoint):
+    """Checkpoints written before grouping was removed name data.steps_per_execution; eval
+    rebuilds the data without it and scores the same model."""
+    saved = torch.load(mlp_checkpoint, weights_only=True)
+    saved["hyper_parameters"]["config"]["data"]["steps_per_execution"] = 64
+    old = tmp_path / "old.ckpt"
+    torch.save(saved, old)
+    result = run_script("eval.py", f"ckpt_path={old}", log_dir=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    trained = read_metrics(mlp_checkpoint.parent.parent)["test"]["acc"]
+    assert read_metrics(single_run_dir(tmp_path, "eval"))["test"]["acc"] == trained
+
+
 def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "MNISTLAB_DATA_DIR": str(DATA_DIR), "MNISTLAB_LOG_DIR": str(log_dir)}
     return subprocess.Popen(
