@@ -92,3 +92,23 @@ def test_a_loader_resumed_mid_epoch_continues_with_the_next_minibatch(data_dir):
     whole = list(dm.train_dataloader())
     assert [m.index for m in rest] == list(range(3, 430))
     assert all(torch.equal(a.y, b.y) for a, b in zip(trained + rest, whole, strict=True))
+
+
+def test_several_minibatches_per_step_are_sliced_as_they_are_trained(data_dir):
+    """Steps of 64 minibatches: the position is what training took, not what Lightning fetched
+    ahead, and a resumed loader continues with the next minibatch, whatever the step size."""
+    dm = make_dm(data_dir)
+    dm.minibatches_per_step = 64
+    loader = dm.train_dataloader()
+    steps = iter(loader)
+    assert loader.minibatches == 430 and len(list(dm.train_dataloader())) == 7  # ceil(430 / 64)
+    first = [y for _, y in next(steps)]  # trained
+    ahead = next(steps)  # fetched, not trained yet
+    assert len(first) == 64 == len(ahead) and loader.state_dict()["position"] == 64
+    dm.minibatches_per_step = 1
+    resumed = dm.train_dataloader()
+    resumed.load_state_dict(loader.state_dict())
+    rest = [m.y for m in resumed]
+    whole = [m.y for m in dm.train_dataloader()]
+    assert len(rest) == 430 - 64
+    assert all(torch.equal(a, b) for a, b in zip(first + rest, whole, strict=True))

@@ -226,3 +226,20 @@ def test_optimizer_and_schedule_are_one_override_away(overrides, optimizer, sche
             1e-7,
             0.0,
         )
+
+
+def test_the_module_refuses_several_minibatches_in_lightnings_automatic_optimization():
+    """Lightning would backpropagate one minibatch while the step trained several: the module
+    itself refuses, whatever its caller decided."""
+    from mnistlab.data.batches import StepMinibatches, TrainBatches
+    from mnistlab.models.classifier import Classifier
+
+    x, y = torch.rand(512, 1, 28, 28), torch.randint(0, 10, (512,))
+    loader = TrainBatches(x, y, batch_size=128, minibatches_per_step=4)
+    (step,) = list(loader)
+    assert isinstance(step, StepMinibatches) and len(step) == 4
+    module = Classifier(MLP((1, 28, 28), 10), optimizer=None, class_names=list("0123456789"))
+    assert module.automatic_optimization  # minibatches_per_step=1
+    with pytest.raises(RuntimeError, match="got 4 minibatches in Lightning's automatic"):
+        module.training_step(step, 0)
+    assert loader.position == 0  # refused before any minibatch was taken

@@ -122,10 +122,16 @@ def test_a_plateau_schedule_follows_the_validation_loss(tmp_path):
     assert len(set(expected)) > 1  # the threshold makes the rate drop at least once
 
 
-def test_training_equals_a_plain_pytorch_loop_step_for_step(tmp_path, data_dir):
-    """What a run trains is what a hand-written loop trains: the same minibatches in the same
-    order, one optimizer step each, the same dropout draws, the same weights at the end."""
-    run, _ = train(tmp_path, *HOG, "trainer.max_steps=60", "model.net.dropout=0.3")
+@pytest.mark.parametrize("per_step", [64, 1])
+def test_training_equals_a_plain_pytorch_loop_step_for_step(tmp_path, data_dir, per_step):
+    """What a run trains is what a hand-written loop trains, with several minibatches per
+    Lightning step (the default) or Lightning's own loop: the same minibatches in the same order,
+    one optimizer step each, the same dropout draws, the same weights at the end."""
+    run, _ = train(
+        tmp_path, *HOG, "trainer.max_steps=60", "model.net.dropout=0.3",
+        f"minibatches_per_step={per_step}",
+    )  # fmt: skip
+    assert read_metrics(run)["run"]["minibatches_per_step"] == per_step
     cfg, datamodule = composed(data_dir, "data=mnist-hog", "model.net.dropout=0.3")
     net = initial_net(cfg, datamodule)
     optimizer = make(cfg.optimizer)(params=net.parameters())
@@ -141,6 +147,22 @@ def test_training_equals_a_plain_pytorch_loop_step_for_step(tmp_path, data_dir):
     after = net_weights(checkpoint(run))
     for name, param in net.named_parameters():
         assert torch.equal(after[name], param.detach()), name
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_several_minibatches_per_step_train_exactly_as_lightnings_own_loop(tmp_path, precision):
+    """A whole epoch, 64 minibatches per Lightning step or 1: the same updates, the same model."""
+    runs = {}
+    for per_step in (64, 1):
+        run, _ = train(
+            tmp_path / str(per_step), *HOG, f"trainer.precision={precision}",
+            f"minibatches_per_step={per_step}", "model.net.dropout=0.3",
+        )  # fmt: skip
+        runs[per_step] = read_metrics(run)
+        assert runs[per_step]["run"]["minibatches_per_step"] == per_step
+        assert checkpoint(run)["global_step"] == STEPS_PER_EPOCH
+    assert runs[64]["test"] == runs[1]["test"]
+    assert runs[64]["history"][0]["train/loss"] == runs[1]["history"][0]["train/loss"]
 
 
 def test_bf16_mixed_precision_changes_the_arithmetic(tmp_path):

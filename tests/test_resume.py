@@ -82,32 +82,46 @@ def _interrupt_after_first_epoch(
     return process.returncode, " ".join(err.split()), single_run_dir(log_dir)
 
 
-# Dropout and a learning-rate schedule: both must continue exactly where they stopped.
-RESUMABLE = [
-    "model=cnn",
-    "model.net.dropout=0.3",
-    "scheduler=cosine",
-    "trainer.max_epochs=3",
-    "trainer.limit_train_batches=128",
+# What must continue exactly where it stopped: dropout and a learning-rate schedule (Lightning's
+# own loop, one minibatch per step), and dropout with the default 64 minibatches per step.
+RESUMABLE = {
+    "schedule": (
+        "model=cnn", "model.net.dropout=0.3", "scheduler=cosine", "trainer.max_epochs=3",
+        "trainer.limit_train_batches=128",
+    ),
+    "grouped": ("model.net.dropout=0.3", "trainer.max_epochs=4"),
+}  # fmt: skip
+INTERRUPTIONS = [
+    ("schedule", signal.SIGTERM, 143),
+    ("schedule", signal.SIGINT, 130),
+    ("grouped", signal.SIGINT, 130),
 ]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, data_dir) -> dict:
-    log_dir = tmp_path_factory.mktemp("whole")
-    result = run_script("train.py", *RESUMABLE, log_dir=log_dir)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return read_metrics(single_run_dir(log_dir))
+    """The metrics of each resumable setting's run, trained without a stop (once, on demand)."""
+    done: dict[str, dict] = {}
+
+    def metrics(name: str) -> dict:
+        if name not in done:
+            log_dir = tmp_path_factory.mktemp(f"whole-{name}")
+            result = run_script("train.py", *RESUMABLE[name], log_dir=log_dir)
+            assert result.returncode == 0, result.stderr[-2000:]
+            done[name] = read_metrics(single_run_dir(log_dir))
+        return done[name]
+
+    return metrics
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"]
+    ("setting", "sig", "code"), INTERRUPTIONS, ids=["SIGTERM", "Ctrl-C", "Ctrl-C-grouped"]
 )
 def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_results(
-    tmp_path, uninterrupted, sig, code
+    tmp_path, uninterrupted, setting, sig, code
 ):
-    returncode, err, run = _interrupt_after_first_epoch(RESUMABLE, tmp_path / "a", sig)
+    returncode, err, run = _interrupt_after_first_epoch(RESUMABLE[setting], tmp_path / "a", sig)
     assert returncode == code, err
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "interrupted"
@@ -118,9 +132,13 @@ def test_an_interrupted_run_says_how_to_resume_and_resuming_gives_the_same_resul
     result = run_script("train.py", *resume_args, log_dir=tmp_path / "b")
     assert result.returncode == 0, result.stderr[-2000:]
     resumed = read_metrics(single_run_dir(tmp_path / "b"))
-    assert resumed["test"] == uninterrupted["test"]
-    assert resumed["confusion_matrix"] == uninterrupted["confusion_matrix"]
-    assert [row["epoch"] for row in resumed["history"]] == [1, 2, 3]
+    whole = uninterrupted(setting)
+    assert resumed["run"]["minibatches_per_step"] == whole["run"]["minibatches_per_step"]
+    assert resumed["test"] == whole["test"]
+    assert resumed["confusion_matrix"] == whole["confusion_matrix"]
+    assert [row["epoch"] for row in resumed["history"]] == [
+        row["epoch"] for row in whole["history"]
+    ]
 
 
 @pytest.mark.slow
@@ -225,11 +243,10 @@ def test_every_n_train_steps_checkpoints_resume_mid_epoch_exactly(tmp_path):
     )
     middle = tmp_path / "middle.ckpt"  # step 500: 70 minibatches into epoch 2
     middle.write_bytes(saved[4].read_bytes())
-    resumed = completed_run(
-        tmp_path / "resumed", *setting, f"+callbacks.every_100.dirpath={tmp_path / 's2'}",
-        f"ckpt_path={middle}",
-    )  # fmt: skip
+    # Resumed without the step checkpoints: 64 minibatches per step from minibatch 70 on.
+    resumed = completed_run(tmp_path / "resumed", *setting[:3], f"ckpt_path={middle}")
     first, second = read_metrics(whole), read_metrics(resumed)
+    assert (first["run"]["minibatches_per_step"], second["run"]["minibatches_per_step"]) == (1, 64)
     assert second["test"] == first["test"]
     assert [r["train/loss"] for r in second["history"]] == [
         r["train/loss"] for r in first["history"]

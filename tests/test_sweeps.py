@@ -25,7 +25,7 @@ def joblib_sweep(tmp_path_factory, data_dir):
     log_dir = tmp_path_factory.mktemp("joblib")
     result = run_script(
         "train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        "model.net.hidden=[64],[128]", *TINY, log_dir=log_dir,
+        "model.net.hidden=[64],[128]", "data=mnist-hog", "trainer.max_epochs=1", log_dir=log_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return sweep_dir(log_dir), result
@@ -51,6 +51,7 @@ def test_a_two_job_parallel_sweep_ends_with_one_report_of_both_runs(joblib_sweep
         assert float(row["test_acc"]) == metrics["test"]["acc"]
         assert int(row["parameters"]) == metrics["run"]["parameters"]
         assert row["most_confused"] == metrics["most_confused"][0]["text"]
+        assert metrics["run"]["minibatches_per_step"] == 64  # the default path, in each job
     report = (folder / "sweep_report.md").read_text()
     assert "Best on validation (val/acc " in report and "Weakest class" in report
     assert (folder / "sweep_val_loss.png").stat().st_size > 0

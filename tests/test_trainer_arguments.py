@@ -1,10 +1,11 @@
-"""A guard against Lightning's next release: every argument of its Trainer has been looked at here.
+"""A guard against Lightning's next release: every argument of its Trainer has been looked at here,
+and one not known to behave the same with several minibatches per step means Lightning's own loop.
 
 Each argument is either checked by a test that it does what Lightning documents in this
-project's runs (one minibatch per Lightning step, the project's loaders, module and callbacks),
-or passed to Lightning with the reason it needs no test of its own. A Trainer argument that is
-not in the table, as a new Lightning release would bring, fails the guard until someone has
-tried it with the project and put it in the table.
+project's runs (the project's loaders, module and callbacks), or passed to Lightning with the
+reason it needs no test of its own. A Trainer argument that is not in the table, as a new
+Lightning release would bring, fails the guard until someone has tried it with the project and
+put it in the table; meanwhile any value given to it turns grouping off.
 """
 
 from __future__ import annotations
@@ -13,7 +14,21 @@ import ast
 import inspect
 from pathlib import Path
 
+import pytest
 import pytorch_lightning as pl
+
+from conftest import train_config
+from mnistlab.callbacks.interrupt import InterruptGuard
+from mnistlab.callbacks.recorder import RunRecorder
+from mnistlab.instantiate import make
+from mnistlab.tasks.components import build_trainer
+from mnistlab.tasks.steps import (
+    ANY_VALUE,
+    SAFE_VALUES,
+    unsafe_callbacks,
+    unsafe_trainer_arguments,
+)
+from mnistlab.tasks.train import choose_minibatches_per_step
 
 TESTS = Path(__file__).resolve().parent
 
@@ -96,3 +111,75 @@ def test_every_test_the_table_names_exists():
     for argument, how in TRAINER_ARGUMENTS.items():
         named = [word.strip("(),:") for word in how.split() if word.startswith(("test_", "(test_"))]
         assert all(n in names for n in named), f"{argument}: {how}"
+
+
+def test_a_callback_setting_not_known_safe_means_lightnings_own_loop():
+    """A callback's setting not on the list (one its next release adds, say) is not known safe,
+    nor is a callback class the list does not name."""
+    checkpoint = {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "monitor": "val/loss"}
+    assert unsafe_callbacks({"best": checkpoint}, []) == []
+    assert unsafe_callbacks({"best": {**checkpoint, "every_n_minibatches": 10}}, []) == [
+        "callbacks.best.every_n_minibatches=10"
+    ]
+    other = {"_target_": "pytorch_lightning.callbacks.StochasticWeightAveraging"}
+    assert unsafe_callbacks({"swa": other}, []) == [
+        "callbacks.swa (pytorch_lightning.callbacks.StochasticWeightAveraging)"
+    ]
+
+
+def test_a_trainer_argument_not_known_safe_means_lightnings_own_loop():
+    arguments = set(inspect.signature(pl.Trainer.__init__).parameters) - {"self"}
+    assert ANY_VALUE <= arguments and set(SAFE_VALUES) <= arguments  # no misspelt name
+    for name in sorted(arguments - ANY_VALUE):
+        assert unsafe_trainer_arguments({name: object()}), name  # a value it does not know
+    # Known safe values are compared with their type: an integer 1 is one minibatch, 1.0 all.
+    assert unsafe_trainer_arguments({"limit_train_batches": 1, "val_check_interval": 1}) == [
+        "trainer.limit_train_batches=1", "trainer.val_check_interval=1",
+    ]  # fmt: skip
+    assert unsafe_trainer_arguments({"limit_train_batches": 1.0, "max_epochs": 3}) == []
+
+
+class RecorderThatCounts(RunRecorder):
+    """A subclass may act on every Lightning step: not known safe."""
+
+
+LR_MONITOR = "+callbacks.lr_monitor._target_=pytorch_lightning.callbacks.LearningRateMonitor"
+STEP_CHECKPOINT = "+callbacks.every_100._target_=pytorch_lightning.callbacks.ModelCheckpoint"
+EARLY_STOPPING = "+callbacks.stop._target_=pytorch_lightning.callbacks.EarlyStopping"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ((), 64),
+        (("trainer.limit_train_batches=1.0", "trainer.max_epochs=3"), 64),
+        (("+callbacks.model_checkpoint.every_n_epochs=2",), 64),
+        ((EARLY_STOPPING, "+callbacks.stop.monitor=val/loss"), 64),
+        (("trainer.precision=bf16-mixed",), 64),
+        (("minibatches_per_step=1",), 1),
+        (("trainer.limit_train_batches=1",), 1),
+        (("trainer.val_check_interval=1",), 1),
+        (("+trainer.max_time={minutes:5}",), 1),
+        (("trainer.accumulate_grad_batches=2",), 1),
+        (("trainer.gradient_clip_val=0.5",), 1),
+        (("trainer.precision=16-true",), 1),
+        (("trainer.profiler=simple",), 1),
+        (("scheduler=cosine",), 1),
+        (("trainer=ddp_cpu",), 1),
+        ((LR_MONITOR,), 1),
+        ((STEP_CHECKPOINT, "+callbacks.every_100.every_n_train_steps=100"), 1),
+        (("code-built",), 1),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v),
+)
+def test_several_minibatches_per_step_only_where_every_setting_is_known_safe(
+    tmp_path, overrides, expected
+):
+    code_built = "code-built" in overrides
+    overrides = [o for o in overrides if o != "code-built"]
+    cfg = train_config(*overrides, f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}")
+    recorder = (RecorderThatCounts if code_built else RunRecorder)(["0", "1"], "a run")
+    own = [recorder, InterruptGuard("python src/train.py")]
+    trainer = build_trainer(cfg, own)
+    scheduler = make(cfg.scheduler) if cfg.get("scheduler") else None
+    assert choose_minibatches_per_step(cfg, trainer, own, scheduler) == expected

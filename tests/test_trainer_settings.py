@@ -35,6 +35,7 @@ def test_max_steps_stops_at_exactly_that_step_and_log_every_n_steps_counts_minib
     run, out = train(tmp_path, *HOG, "trainer.max_steps=100", "trainer.log_every_n_steps=10")
     assert checkpoint(run)["global_step"] == 100
     assert read_metrics(run)["run"]["optimizer_steps"] == 100
+    assert read_metrics(run)["run"]["minibatches_per_step"] == 64  # the grouped path stops there
     assert "100/430" in out
     assert steps(run, "train/loss_step") == list(range(10, 101, 10))
 
@@ -57,6 +58,7 @@ def test_last_ckpt_is_the_newest_model_even_when_best_ckpt_stays_behind(tmp_path
 def test_val_check_interval_counts_minibatches(tmp_path, interval, expected):
     run, _ = train(tmp_path, *HOG, f"trainer.val_check_interval={interval}")
     assert steps(run, "val/loss") == expected
+    assert read_metrics(run)["run"]["minibatches_per_step"] == 1  # Lightning's own loop
     assert read_metrics(run)["history"][0]["val/loss"] == scalars(run)["val/loss"][-1][1]
 
 
@@ -77,6 +79,7 @@ def test_integer_ones_and_max_time_count_single_minibatches(tmp_path):
         "trainer.log_every_n_steps=1",
     )  # fmt: skip
     assert checkpoint(run)["global_step"] == 2 == read_metrics(run)["run"]["optimizer_steps"]
+    assert read_metrics(run)["run"]["minibatches_per_step"] == 1
     assert "Epoch 1/2  1/1 " in out and "Epoch 2/2  1/1 " in out
     assert steps(run, "train/loss_step") == [1, 2]
     run, _ = train(

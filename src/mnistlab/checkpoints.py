@@ -72,8 +72,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"ckpt_path={path} was not written by this project's training (it lacks the run's "
             f"configuration). {HINT}"
         )
-    # Checkpoints written while minibatches were grouped per Lightning step name the group's
-    # size, a setting that no longer exists (it never changed the model).
+    # Older checkpoints name minibatches_per_step as a data setting (it never changed the model).
     stored["config"].get("data", {}).pop("steps_per_execution", None)
     return checkpoint
 

@@ -1,4 +1,4 @@
-"""A progress bar of minibatches: live while an epoch trains, one line when it ends."""
+"""A progress bar of minibatches, whatever number of them one Lightning step trains on."""
 
 from __future__ import annotations
 
@@ -44,11 +44,16 @@ class MinibatchProgressBar(ProgressBar):
         self._enabled = True
 
     def _minibatches(self, trainer: pl.Trainer) -> tuple[int | None, int]:
-        """The epoch's minibatches (Lightning's count, its limits applied) and how many were
-        trained, from the loader's position when it has one (a resumed epoch starts part-way)."""
-        steps = trainer.num_training_batches
-        total = None if math.isinf(steps) else int(steps)
-        return total, getattr(trainer.train_dataloader, "position", 0)
+        """The epoch's minibatches and how many were trained, from the loader's position when
+        it has one (a resumed epoch starts part-way). One minibatch a step: Lightning's count,
+        its limits applied; several: the loader's (no limit applies then)."""
+        loader = trainer.train_dataloader
+        if getattr(loader, "minibatches_per_step", 1) > 1:
+            total = loader.minibatches
+        else:
+            steps = trainer.num_training_batches
+            total = None if math.isinf(steps) else int(steps)
+        return total, getattr(loader, "position", 0)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start_epoch(trainer)
@@ -92,7 +97,7 @@ class MinibatchProgressBar(ProgressBar):
         self._start_epoch(trainer)
         if self._task is None:
             return
-        self._trained += 1
+        self._trained += len(outputs["losses"]) if isinstance(outputs, dict) else 1
         now = time.perf_counter()
         if now - self._shown >= 1 / self.refresh_per_second:  # the bar redraws no more often
             self._shown = now

@@ -93,14 +93,14 @@ class RunRecorder(pl.Callback):
     ) -> None:
         """The loss of every `log_every_n_steps`-th optimizer step and the learning rate it was
         trained with, at that step (when accumulating, of the minibatch that completed it)."""
-        step, every = trainer.global_step, trainer.log_every_n_steps
-        if step != self._last_step and every and step % every == 0:
-            values = {
-                "train/loss_step": float(outputs["minibatch_loss"]),
-                "train/lr": outputs["lr"],
-            }
+        now, every = trainer.global_step, trainer.log_every_n_steps
+        due = [s for s in range(self._last_step + 1, now + 1) if every and s % every == 0]
+        losses = outputs["losses"]
+        for step in due:  # the minibatch that completed `step` (a step may train several)
+            index = max(0, len(losses) - 1 - (now - step))
+            values = {"train/loss_step": float(losses[index]), "train/lr": outputs["lrs"][index]}
             self._log(trainer, values, step)
-        self._last_step = step
+        self._last_step = now
 
     def _close_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """The epoch's training loss and accuracy, once its last minibatch is trained."""

@@ -52,15 +52,37 @@ class TrainMinibatch(NamedTuple):
     index: int
 
 
+class StepMinibatches:
+    """Consecutive training minibatches for one Lightning step, sliced only as the step trains
+    on each, so the loader's position is what training reached, whatever Lightning fetched
+    ahead."""
+
+    def __init__(self, source: TrainBatches, first: int, count: int) -> None:
+        self.source, self.first, self.count = source, first, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Minibatch]:
+        for index in range(self.first, self.first + self.count):
+            self.source.started(index)
+            yield self.source.minibatch(index)
+
+
 class TrainBatches:
-    """One epoch of shuffled training minibatches, one per Lightning step.
+    """One epoch of shuffled training minibatches, `minibatches_per_step` per Lightning step.
 
     The order depends on (seed, epoch) only. The position within the epoch is saved in
     checkpoints (Lightning's `state_dict` protocol for data loaders), so a run resumed from a
-    checkpoint written mid-epoch continues with the next minibatch. Lightning fetches a
-    minibatch ahead of the one it trains, so the position is what training reached, told by
-    `started(index)` when a minibatch goes to training, not what was fetched. With several
-    processes each takes every k-th example of the same order, in equal shares.
+    checkpoint written mid-epoch continues with the next minibatch. The position is what
+    training reached, not what Lightning fetched (it fetches a step ahead): a single minibatch
+    is a `TrainMinibatch` whose `started` is called as it goes to its step; several are a lazy
+    `StepMinibatches`. With several processes each takes every k-th example of the same order,
+    in equal shares.
+
+    Iterable only: Lightning then counts its steps as they come (no warning that an epoch of a
+    few steps is shorter than `log_every_n_steps`, which counts optimizer steps here). With one
+    minibatch per step it is `CountedTrainBatches`, whose length Lightning's limits use.
 
     `augment(x, generator)`, when given, transforms each minibatch's inputs with a generator
     seeded by (seed, epoch, minibatch, process): resumed runs see the same images.
@@ -71,6 +93,7 @@ class TrainBatches:
         x: torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
+        minibatches_per_step: int = 1,
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
         rank: int = 0,
@@ -78,32 +101,39 @@ class TrainBatches:
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
+        self.minibatches_per_step = minibatches_per_step
         self.augment = augment
         self.seed, self.epoch = seed, epoch
         self.rank, self.world_size = rank, world_size
         self.examples = len(y) // world_size  # equal shares, so every process takes as many steps
         self.minibatches = math.ceil(self.examples / batch_size)
         self.position = 0  # minibatches of the current epoch handed to training
+        self._order: torch.Tensor | None = None
         self._epoch = -1
         self._resume: dict[str, int] | None = None
 
-    def __len__(self) -> int:
-        return self.minibatches
+    def minibatch(self, index: int) -> Minibatch:
+        assert self._order is not None, "iterate the loader before taking minibatches"
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        x = self.x[rows]
+        if self.augment is not None:
+            key = (self.seed, self._epoch, index, self.rank)
+            x = self.augment(x, minibatch_generator(x.device, *key))
+        return x, self.y[rows]
 
-    def __iter__(self) -> Iterator[TrainMinibatch]:
+    def __iter__(self) -> Iterator[TrainMinibatch | StepMinibatches]:
         self._epoch = self.epoch()
         order = epoch_order(len(self.y), self.seed, self._epoch)
-        order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
+        self._order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
         resume, self._resume = self._resume, None
         start = resume["position"] if resume and resume["epoch"] == self._epoch else 0
         self.position = start
-        for index in range(start, self.minibatches):
-            rows = order[index * self.batch_size : (index + 1) * self.batch_size]
-            x = self.x[rows]
-            if self.augment is not None:
-                key = (self.seed, self._epoch, index, self.rank)
-                x = self.augment(x, minibatch_generator(x.device, *key))
-            yield TrainMinibatch(x, self.y[rows], index)
+        step = self.minibatches_per_step
+        for first in range(start, self.minibatches, step):
+            if step == 1:
+                yield TrainMinibatch(*self.minibatch(first), first)
+            else:
+                yield StepMinibatches(self, first, min(step, self.minibatches - first))
 
     def started(self, index: int) -> None:
         """Minibatch `index` goes to training now: a checkpoint written after it resumes after it."""
@@ -114,3 +144,10 @@ class TrainBatches:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._resume = dict(state)
+
+
+class CountedTrainBatches(TrainBatches):
+    """Training minibatches one per Lightning step, with a length: Lightning counts every one."""
+
+    def __len__(self) -> int:
+        return self.minibatches

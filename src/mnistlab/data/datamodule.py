@@ -13,7 +13,13 @@ import torchvision.datasets
 
 from mnistlab.checks import whole_number
 from mnistlab.data.augment import Augment
-from mnistlab.data.batches import EvalBatches, TrainBatches, TrainMinibatch
+from mnistlab.data.batches import (
+    CountedTrainBatches,
+    EvalBatches,
+    StepMinibatches,
+    TrainBatches,
+    TrainMinibatch,
+)
 from mnistlab.data.catalog import IMAGE_SIZE, dataset_info
 from mnistlab.data.hog import HogParams, cached_hog
 from mnistlab.data.inputs import normalize, scale_pixels
@@ -78,6 +84,8 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.download = bool(download)
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
+        # Set by the train task, which decides it (mnistlab.tasks.steps); not a data setting.
+        self.minibatches_per_step = 1
 
     def _check_augment(self) -> None:
         if self.augment is None:
@@ -206,10 +214,12 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         if self.augment is not None:
             blank = normalize(torch.zeros(()), self.normalization).item()  # a 0 pixel, as trained
             augment = partial(self.augment, blank=blank)
-        return TrainBatches(
+        loader = TrainBatches if self.minibatches_per_step > 1 else CountedTrainBatches
+        return loader(
             tensors["train_x"],
             tensors["train_y"],
             self.batch_size,
+            minibatches_per_step=self.minibatches_per_step,
             seed=self.split_seed,
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
             augment=augment,
@@ -224,7 +234,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """A training minibatch goes to its step: the loader's position moves past it, and the
-        step gets the usual (inputs, labels)."""
+        step gets the usual (inputs, labels). (Several minibatches move it as each is sliced.)"""
         if isinstance(batch, TrainMinibatch):
             self.trainer.train_dataloader.started(batch.index)
             return batch.x, batch.y
@@ -234,7 +244,9 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self, batch: Any, device: torch.device, dataloader_idx: int
     ) -> Any:
         """Minibatches are slices of tensors already on the training device: nothing to move."""
-        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+        if isinstance(batch, StepMinibatches) or all(
+            isinstance(t, torch.Tensor) and t.device == device for t in batch
+        ):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 

@@ -27,7 +27,8 @@ NOT_RESULTS = (
     "data.data_dir",
     "data.source",
     "data.download",
-    "data.steps_per_execution",  # runs made before minibatches stopped being grouped have it
+    "minibatches_per_step",
+    "data.steps_per_execution",  # its name in runs made before it was minibatches_per_step
     "trainer.default_root_dir",
     "callbacks.model_checkpoint.dirpath",
     "callbacks.last_checkpoint.dirpath",

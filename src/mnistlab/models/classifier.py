@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 import pytorch_lightning as pl
@@ -12,6 +13,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from mnistlab.data.batches import StepMinibatches
 from mnistlab.errors import DivergedError
 from mnistlab.schedules import build_scheduler
 
@@ -42,13 +44,19 @@ class Classifier(pl.LightningModule):
     """Trains `net` with cross-entropy on logits: softmax + categorical cross-entropy, as Keras.
 
     `optimizer` is a partial from config completed here with the parameters; `scheduler`, when
-    given, is Lightning's scheduler dictionary with a partial under "scheduler". Lightning's own
-    loop trains one minibatch per step, so every Trainer setting applies as Lightning documents.
+    given, is Lightning's scheduler dictionary with a partial under "scheduler".
 
-    Each training step returns its minibatch's loss and the learning rate it was trained with;
-    the epoch's running `train/loss` and `train/acc` are summed on the device and read by
-    `running_metrics` (by the callbacks that show or record them, when they need them). The
-    epoch's values are logged when it ends.
+    With `minibatches_per_step=1`, Lightning's own loop: one minibatch per step, which Lightning
+    steps, clips and accumulates as its settings say. With more, each Lightning step trains on
+    that many consecutive minibatches (`StepMinibatches`), one optimizer step each through
+    Lightning's optimizer and `manual_backward`: the same updates, Lightning's per-step cost paid
+    once. Either way `global_step` counts optimizer steps. The train task allows more only where
+    every setting is known to behave the same (mnistlab.tasks.steps).
+
+    Each training step returns the loss of each minibatch it trained and the learning rate each
+    was trained with; the epoch's running `train/loss` and `train/acc` are summed on the device,
+    minibatch by minibatch, and read by `running_metrics` (by the callbacks that show or record
+    them, when they need them). The epoch's values are logged when it ends.
 
     `label_smoothing` applies to the training loss only: validation and test losses stay the
     plain cross-entropy, so runs with and without it compare on the same scale.
@@ -60,6 +68,7 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None,
         class_names: list[str],
         scheduler: dict[str, Any] | None = None,
+        minibatches_per_step: int = 1,
         label_smoothing: float = 0.0,
         config: dict | None = None,
         data: dict | None = None,
@@ -70,6 +79,7 @@ class Classifier(pl.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler = scheduler
+        self.automatic_optimization = minibatches_per_step == 1
         self.label_smoothing = label_smoothing
         self.class_names = list(class_names)
         self.val_metrics = eval_metrics(len(self.class_names))
@@ -79,6 +89,7 @@ class Classifier(pl.LightningModule):
         # The current epoch's training sums, on the device (read once per check, not per step).
         self.epoch_sums: dict[str, torch.Tensor] = {}
         self.epoch_seen = 0
+        self._minibatches_since_check = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -92,9 +103,39 @@ class Classifier(pl.LightningModule):
         }
         self.epoch_seen = 0
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        x, y = batch
-        # The rate this minibatch is trained with (a scheduler steps after the optimizer).
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        if isinstance(batch, StepMinibatches):
+            if self.automatic_optimization:
+                raise RuntimeError(
+                    f"A Lightning step got {len(batch)} minibatches in Lightning's automatic "
+                    "optimization, which would train on one of them only: build the module with "
+                    "minibatches_per_step > 1 for steps of several minibatches."
+                )
+            return self._train_minibatches(batch)
+        loss, rate, trained = self._train_one(*batch)
+        # Lightning divides "loss" by accumulate_grad_batches in what callbacks get; not these.
+        return {"loss": loss, "losses": trained.unsqueeze(0), "lrs": [rate]}
+
+    def _train_minibatches(self, minibatches: StepMinibatches) -> dict[str, Any]:
+        """One optimizer step per minibatch; stops at max_steps exactly."""
+        optimizer = self.optimizers()
+        max_steps = self.trainer.max_steps
+        budget = max_steps - self.global_step if max_steps >= 0 else None
+        losses, rates = [], []
+        for x, y in islice(minibatches, budget):
+            loss, rate, trained = self._train_one(x, y)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            losses.append(trained)
+            rates.append(rate)
+        return {"losses": torch.stack(losses), "lrs": rates}
+
+    def _train_one(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """A minibatch's loss, the learning rate it is trained with (a scheduler steps after the
+        optimizer), and its detached loss, added to the epoch's sums."""
         rate = self.optimizers().param_groups[0]["lr"]
         logits = self.net(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
@@ -102,10 +143,11 @@ class Classifier(pl.LightningModule):
         self.epoch_sums["loss"].add_(trained, alpha=len(y))
         self.epoch_sums["correct"].add_((logits.detach().argmax(1) == y).sum())
         self.epoch_seen += len(y)
-        if (batch_idx + 1) % DIVERGENCE_CHECK_EVERY == 0:
+        self._minibatches_since_check += 1
+        if self._minibatches_since_check >= DIVERGENCE_CHECK_EVERY:
+            self._minibatches_since_check = 0
             self._check_finite()
-        # Lightning divides "loss" by accumulate_grad_batches in what callbacks get; not this one.
-        return {"loss": loss, "minibatch_loss": trained, "lr": rate}
+        return loss, rate, trained
 
     def running_metrics(self) -> dict[str, torch.Tensor]:
         """The epoch's training loss and accuracy so far (tensors on the device); none before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,10 @@ from mnistlab.tasks.components import (
     device_line,
 )
 from mnistlab.tasks.records import finish_run, show_breakdown, write_failure
+from mnistlab.tasks.steps import minibatches_per_step
 from mnistlab.terminal import console
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -53,7 +57,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, [recorder, guard])
     if is_rank_zero():
         console.print(device_line(trainer))
-    module = build_module(cfg, net, datamodule, plain)
+    scheduler = make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    datamodule.minibatches_per_step = choose_minibatches_per_step(
+        cfg, trainer, [recorder, guard], scheduler
+    )
+    module = build_module(cfg, net, datamodule, scheduler, plain)
 
     fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
     fit_time = time.perf_counter() - started
@@ -89,6 +97,11 @@ def check_run_values(cfg: DictConfig) -> None:
     )  # fmt: skip
     whole_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), "how many times training "
                  "goes through the data", hint="The notebooks train for 10.")  # fmt: skip
+    whole_number(
+        "minibatches_per_step", cfg.minibatches_per_step,
+        "how many minibatches one Lightning step may train on where nothing could tell",
+        hint="The default is minibatches_per_step=64; 1 always uses Lightning's own loop.",
+    )  # fmt: skip
     strategy = str(cfg.trainer.get("strategy", ""))
     if strategy.startswith("ddp") and "spawn" not in strategy and in_multirun():
         raise ConfigError(
@@ -120,8 +133,27 @@ def start_run_folder(
     return show_breakdown(net, datamodule.input_shape, out_dir)
 
 
+def choose_minibatches_per_step(
+    cfg: DictConfig, trainer: pl.Trainer, own_callbacks: list[pl.Callback], scheduler: Any
+) -> int:
+    """How many minibatches each Lightning step trains on (mnistlab.tasks.steps decides), said
+    in the run's log."""
+    arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
+    arguments.pop("_target_", None)
+    callbacks = OmegaConf.to_container(cfg.get("callbacks") or {}, resolve=True)
+    chosen, why = minibatches_per_step(
+        cfg.minibatches_per_step, arguments, trainer, callbacks, own_callbacks, scheduler
+    )
+    log.debug(why)
+    return chosen
+
+
 def build_module(
-    cfg: DictConfig, net: Any, datamodule: MnistFamilyDataModule, plain: dict[str, Any]
+    cfg: DictConfig,
+    net: Any,
+    datamodule: MnistFamilyDataModule,
+    scheduler: Any,
+    plain: dict[str, Any],
 ) -> Classifier:
     """The LightningModule: the net, its optimizer and schedule, and the run's own settings."""
     smoothing = fraction(
@@ -132,8 +164,9 @@ def build_module(
     return Classifier(
         net,
         optimizer=make(cfg.optimizer, "optimizer"),
-        scheduler=make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None,
+        scheduler=scheduler,
         class_names=datamodule.class_names,
+        minibatches_per_step=datamodule.minibatches_per_step,
         label_smoothing=smoothing,
         config=plain,
         data=datamodule.description,
@@ -179,6 +212,7 @@ def training_facts(
     return {
         "epochs": trainer.current_epoch,
         "optimizer_steps": trainer.global_step,
+        "minibatches_per_step": trainer.datamodule.minibatches_per_step,
         "test_weights": cfg.test_weights,
         "device": str(trainer.strategy.root_device),
         "fit_time_s": round(fit_time, 2),
