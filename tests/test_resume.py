@@ -38,9 +38,11 @@ def test_resuming_with_another_model_or_dataset_is_refused(tmp_path, capsys, mlp
 
 
 @pytest.mark.slow
-def test_a_checkpoint_from_when_minibatches_were_grouped_still_evaluates(tmp_path, mlp_checkpoint):
-    """Checkpoints written before grouping was removed name data.steps_per_execution; eval
-    rebuilds the data without it and scores the same model."""
+def test_a_checkpoint_naming_the_old_data_steps_per_execution_still_evaluates(
+    tmp_path, mlp_checkpoint
+):
+    """Older checkpoints name minibatches_per_step as data.steps_per_execution, which the data
+    no longer takes; eval rebuilds the data without it and scores the same model."""
     saved = torch.load(mlp_checkpoint, weights_only=True)
     saved["hyper_parameters"]["config"]["data"]["steps_per_execution"] = 64
     old = tmp_path / "old.ckpt"
