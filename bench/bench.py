@@ -2,6 +2,7 @@
 
     make bench                 # = python bench/bench.py
     python bench/bench.py --quick
+    python bench/bench.py --override minibatches_per_step=1   # with Lightning's own loop
 
 For each of the lab's four experiments: the fastest training epoch of a normal run
 (`python src/train.py ...`, with its metrics, logging and progress bar) against a plain PyTorch
@@ -105,10 +106,16 @@ def main() -> int:
         "--only", nargs="+", choices=list(EXPERIMENTS), metavar="NAME",
         help="time these experiments only, e.g. --only 'MLP on HOG features'",
     )  # fmt: skip
+    parser.add_argument(
+        "--override", nargs="+", default=[], metavar="KEY=VALUE",
+        help="train.py overrides for this project's runs, e.g. --override minibatches_per_step=1",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(ROOT / "bench" / "latest.json"))
     args = parser.parse_args()
     console = Console(width=140)
-    results: dict = {"machine": machine(), "device": args.device, "experiments": {}}
+    results: dict = {
+        "machine": machine(), "device": args.device, "overrides": args.override, "experiments": {}
+    }  # fmt: skip
 
     for name, overrides in EXPERIMENTS.items():
         if args.only and name not in args.only:
@@ -120,7 +127,7 @@ def main() -> int:
         trainer = ["trainer=gpu"] if args.device == "cuda" else ["trainer=cpu"]
         for _ in range(repeats):
             plain.append(plain_loop(overrides, epochs, torch.device(args.device)))
-            project.append(project_run([*overrides, *trainer], epochs))
+            project.append(project_run([*overrides, *trainer, *args.override], epochs))
         ratio = fastest_epoch(project) / fastest_epoch(plain)
         results["experiments"][name] = {
             "epochs": epochs,

@@ -112,3 +112,26 @@ def test_several_minibatches_per_step_are_sliced_as_they_are_trained(data_dir):
     whole = [m.y for m in dm.train_dataloader()]
     assert len(rest) == 430 - 64
     assert all(torch.equal(a, b) for a, b in zip(first + rest, whole, strict=True))
+
+
+def test_a_loader_resumed_at_an_epochs_end_starts_the_next_epoch_in_its_own_order(data_dir):
+    """A checkpoint written once an epoch is done resumes with the next epoch from its start, and
+    the order is drawn when the first minibatch is taken: Lightning fetches a step ahead, and may
+    do so for a resumed run before it has settled which epoch it is in."""
+    dm = make_dm(data_dir)
+    dm.minibatches_per_step = 64
+    loader = dm.train_dataloader()
+    for step in loader:  # epoch 0, trained whole
+        list(step)
+    assert loader.state_dict() == {"epoch": 1, "position": 0}
+    epoch = {"n": 0}
+    resumed = dm.train_dataloader()
+    resumed.epoch = lambda: epoch["n"]
+    resumed.load_state_dict(loader.state_dict())
+    first_step = next(iter(resumed))  # fetched while the epoch still reads 0
+    epoch["n"] = 1
+    _, labels = next(iter(first_step))
+    dm.minibatches_per_step = 1
+    fresh = dm.train_dataloader()
+    fresh.epoch = lambda: 1
+    assert first_step.first == 0 and torch.equal(labels, next(iter(fresh)).y)

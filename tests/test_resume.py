@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +53,10 @@ def test_a_checkpoint_naming_the_old_data_steps_per_execution_still_evaluates(
 
 
 def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "MNISTLAB_DATA_DIR": str(DATA_DIR), "MNISTLAB_LOG_DIR": str(log_dir)}
+    env = {
+        **os.environ, "MNISTLAB_DATA_DIR": str(DATA_DIR), "MNISTLAB_LOG_DIR": str(log_dir),
+        "PYTHONUNBUFFERED": "1",
+    }  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "src/train.py", *args],
         cwd=ROOT,
@@ -72,13 +74,14 @@ def _start(args: list[str], log_dir: Path) -> subprocess.Popen:
 def _interrupt_after_first_epoch(
     args: list[str], log_dir: Path, sig: signal.Signals
 ) -> tuple[int, str, Path]:
+    """Start a run, and signal it once its first epoch's line is printed (by then the epoch was
+    validated and both checkpoints written)."""
     process = _start(args, log_dir)
-    deadline = time.monotonic() + 300
-    while not list(log_dir.glob("train/runs/*/checkpoints/best.ckpt")):  # epoch 1 validated
-        assert process.poll() is None and time.monotonic() < deadline, (
-            "the run ended before the signal"
-        )
-        time.sleep(0.05)
+    for line in process.stdout:
+        if line.startswith("Epoch 1/"):
+            break
+    else:
+        raise AssertionError(f"the run ended before its first epoch did: {process.stderr.read()}")
     process.send_signal(sig)
     _, err = process.communicate(timeout=300)
     return process.returncode, " ".join(err.split()), single_run_dir(log_dir)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from mnistlab.checks import number_between, one_of
+from mnistlab.errors import ConfigError
 
 # Random erasing: the rectangle's aspect ratio (height / width) is drawn log-uniformly in this range.
 ERASE_RATIOS = (0.3, 3.3)
@@ -54,6 +56,21 @@ class Augment:
     @property
     def active(self) -> bool:
         return bool(self.shift or self.rotate or self.scale or self.flip or self.erase)
+
+    def check_fits(self, info: Any, hog: bool) -> None:
+        """Refuse augmenting what it cannot apply to: HOG features, or digits mirrored."""
+        if hog:
+            raise ConfigError(
+                f"Augmentation ({self}) moves and erases image pixels, but this data is "
+                "HOG feature vectors, computed once from the unaugmented images: use augment=none "
+                "with HOG features, or data=mnist for augmented images."
+            )
+        if self.flip and not info.mirror_keeps_class:
+            raise ConfigError(
+                f"augment.flip=true mirrors images left to right, which turns {info.title} "
+                "images into other shapes (a mirrored 2 is no digit, and a 3 becomes an epsilon): "
+                "set augment.flip=false, or flip data=fashion, whose clothes keep their class."
+            )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator, blank: float) -> torch.Tensor:
         """A transformed copy of images `x` (N, C, H, W); `blank` is the background's value."""

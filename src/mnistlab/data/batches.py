@@ -72,13 +72,15 @@ class StepMinibatches:
 class TrainBatches:
     """One epoch of shuffled training minibatches, `minibatches_per_step` per Lightning step.
 
-    The order depends on (seed, epoch) only. The position within the epoch is saved in
-    checkpoints (Lightning's `state_dict` protocol for data loaders), so a run resumed from a
-    checkpoint written mid-epoch continues with the next minibatch. The position is what
-    training reached, not what Lightning fetched (it fetches a step ahead): a single minibatch
-    is a `TrainMinibatch` whose `started` is called as it goes to its step; several are a lazy
-    `StepMinibatches`. With several processes each takes every k-th example of the same order,
-    in equal shares.
+    The order depends on (seed, epoch) only, and is drawn when the epoch's first minibatch is
+    taken: Lightning may start iterating before it has settled which epoch a resumed run is in.
+    The position within the epoch is saved in checkpoints (Lightning's `state_dict` protocol for
+    data loaders), so a run resumed from a checkpoint written mid-epoch continues with the next
+    minibatch, and one written at an epoch's end with the next epoch. The position is what
+    training reached, not what Lightning fetched (it may fetch a step ahead): a single
+    minibatch is a `TrainMinibatch` whose `started` is called as it goes to its step; several
+    are a lazy `StepMinibatches`. With several processes each takes every k-th example of the
+    same order, in equal shares.
 
     Iterable only: Lightning then counts its steps as they come (no warning that an epoch of a
     few steps is shorter than `log_every_n_steps`, which counts optimizer steps here). With one
@@ -113,7 +115,10 @@ class TrainBatches:
         self._resume: dict[str, int] | None = None
 
     def minibatch(self, index: int) -> Minibatch:
-        assert self._order is not None, "iterate the loader before taking minibatches"
+        if self._order is None:  # the epoch's first minibatch: its epoch is known by now
+            self._epoch = self.epoch()
+            order = epoch_order(len(self.y), self.seed, self._epoch)
+            self._order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         x = self.x[rows]
         if self.augment is not None:
@@ -122,11 +127,9 @@ class TrainBatches:
         return x, self.y[rows]
 
     def __iter__(self) -> Iterator[TrainMinibatch | StepMinibatches]:
-        self._epoch = self.epoch()
-        order = epoch_order(len(self.y), self.seed, self._epoch)
-        self._order = order[self.rank :: self.world_size][: self.examples].to(self.y.device)
+        self._order = None
         resume, self._resume = self._resume, None
-        start = resume["position"] if resume and resume["epoch"] == self._epoch else 0
+        start = resume["position"] if resume and resume["epoch"] == self.epoch() else 0
         self.position = start
         step = self.minibatches_per_step
         for first in range(start, self.minibatches, step):
@@ -140,6 +143,8 @@ class TrainBatches:
         self.position = index + 1
 
     def state_dict(self) -> dict[str, Any]:
+        if self.position >= self.minibatches:  # a finished epoch: resume with the next one
+            return {"epoch": self._epoch + 1, "position": 0}
         return {"epoch": self._epoch, "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

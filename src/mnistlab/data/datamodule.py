@@ -24,7 +24,6 @@ from mnistlab.data.catalog import IMAGE_SIZE, dataset_info
 from mnistlab.data.hog import HogParams, cached_hog
 from mnistlab.data.inputs import normalize, scale_pixels
 from mnistlab.data.prepare import ensure_dataset
-from mnistlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -79,29 +78,14 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         if self.hog:
             self.hog.check(IMAGE_SIZE)
         self.augment = augment if augment is not None and augment.active else None
-        self._check_augment()
+        if self.augment is not None:
+            self.augment.check_fits(self.info, hog=self.hog is not None)
         self.source = source
         self.download = bool(download)
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
         # Set by the train task, which decides it (mnistlab.tasks.steps); not a data setting.
         self.minibatches_per_step = 1
-
-    def _check_augment(self) -> None:
-        if self.augment is None:
-            return
-        if self.hog is not None:
-            raise ConfigError(
-                f"Augmentation ({self.augment}) moves and erases image pixels, but this data is "
-                "HOG feature vectors, computed once from the unaugmented images: use augment=none "
-                "with HOG features, or data=mnist for augmented images."
-            )
-        if self.augment.flip and not self.info.mirror_keeps_class:
-            raise ConfigError(
-                f"augment.flip=true mirrors images left to right, which turns {self.info.title} "
-                "images into other shapes (a mirrored 2 is no digit, and a 3 becomes an epsilon): "
-                "set augment.flip=false, or flip data=fashion, whose clothes keep their class."
-            )
 
     # What models need, from the data itself.
     @property
