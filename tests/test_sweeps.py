@@ -53,7 +53,9 @@ def test_a_two_job_parallel_sweep_ends_with_one_report_of_both_runs(joblib_sweep
         assert row["most_confused"] == metrics["most_confused"][0]["text"]
         assert metrics["run"]["minibatches_per_step"] == 64  # the default path, in each job
     report = (folder / "sweep_report.md").read_text()
-    assert "Best on validation (val/acc " in report and "Weakest class" in report
+    assert (
+        "Best on validation: `" in report and ", val/acc 0." in report and "Weakest class" in report
+    )
     assert (folder / "sweep_val_loss.png").stat().st_size > 0
     assert "Sweep report:" in result.stdout
 

@@ -2,13 +2,18 @@
 
 A rung is a run whose config names it (`rung:`, set by the configs in conf/ladder/); the sweep
 report of a ladder reads its runs in rung order. Test scores are reported, never used to choose:
-the best rung is the one best on validation.
+the best rung is the one best on validation. Each rung's gain over the one before is tested on
+the same test images (McNemar's exact test, Holm-corrected over the ladder's steps): a gain
+within noise says "not significant".
 """
 
 from __future__ import annotations
 
+from mnistlab.analysis.certainty import objective_text, test_acc_text
+from mnistlab.analysis.comparison import Result, Variant, compare, step_by_step
 from mnistlab.analysis.run_rows import RunRow
-from mnistlab.terminal import percent
+from mnistlab.errors import UserError
+from mnistlab.terminal import percent, points_interval
 
 
 def rungs(rows: list[RunRow]) -> list[RunRow]:
@@ -33,34 +38,53 @@ def ladder_markdown(ladder: list[RunRow]) -> list[str]:
     lines = [
         "## What each rung added",
         "",
-        "| rung | adds | weights | objective (validation) | test acc | gain vs previous rung | test errors | best class (F1) | worst class (F1) | most-confused pair |",
+        "| rung | adds | weights | objective (validation) | test acc (95% interval) | gain vs "
+        "previous rung (95% interval), p | test errors | best class (F1) | worst class (F1) | "
+        "most-confused pair |",
         "|---:|---|---:|---|---:|---:|---:|---|---|---|",
     ]
+    steps = step_by_step([Variant(str(i), [row]) for i, row in enumerate(ladder)], "test")
     previous = None
-    for row in ladder:
+    for row, step in zip(ladder, [None, *steps], strict=True):
         rung = row.metrics["run"]["rung"]
-        name, value = row.objective
-        gain = (
-            f"{100 * (row.test_acc - previous.test_acc):+.2f} pts" if previous is not None else "-"
-        )
+        gain = _gain(row, previous, step) if previous is not None else "-"
         best, worst = _classes(row)
         pair = row.metrics["most_confused"][0]["text"] if row.metrics.get("most_confused") else ""
         lines.append(
             f"| {rung['step']} | {rung['adds']} | {row.metrics['run']['parameters']:,} | "
-            f"{name} {value:.4f} | {percent(row.test_acc)} | {gain} | {_errors(row)} | {best} | "
+            f"{objective_text(row)} | {test_acc_text(row)} | {gain} | {_errors(row)} | {best} | "
             f"{worst} | {pair} |"
         )
         previous = row
     first, last = ladder[0], ladder[-1]
     best = max(ladder, key=lambda r: r.rank)
+    try:
+        climb = compare(Variant("last", [last]), Variant("first", [first]), "test")
+        whole = f" ({_result_text(climb)})"
+    except UserError:
+        whole = ""
     lines += [
         "",
         f"From rung {first.metrics['run']['rung']['step']} to rung "
         f"{last.metrics['run']['rung']['step']}: test accuracy {percent(first.test_acc)} -> "
-        f"{percent(last.test_acc)}, test errors {_errors(first)} -> {_errors(last)} "
+        f"{percent(last.test_acc)}{whole}, test errors {_errors(first)} -> {_errors(last)} "
         f"({100 * (_errors(last) - _errors(first)) / max(1, _errors(first)):+.0f}%), weights "
         f"{first.metrics['run']['parameters']:,} -> {last.metrics['run']['parameters']:,}. "
         f"Best on validation: rung {best.metrics['run']['rung']['step']} "
         f"({best.metrics['run']['rung']['adds']}), {percent(best.test_acc)} on the test set.",
     ]
     return lines
+
+
+def _result_text(result: Result) -> str:
+    p = result.p_value if result.adjusted is None else result.adjusted
+    words = "not significant" if result.verdict() == "no detectable difference" else "significant"
+    return f"{points_interval(result.difference, result.low, result.high)}, p {p:.2g}: {words}"
+
+
+def _gain(row: RunRow, previous: RunRow, step: Result | None) -> str:
+    """The gain over the previous rung with its interval and test, or its point estimate alone
+    for runs without per-example results."""
+    if step is None:
+        return f"{100 * (row.test_acc - previous.test_acc):+.2f} pts (untested)"
+    return _result_text(step)

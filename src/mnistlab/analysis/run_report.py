@@ -15,7 +15,9 @@ from rich.table import Table
 
 from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
-from mnistlab.terminal import percent
+from mnistlab.analysis.predictions import SplitPredictions
+from mnistlab.analysis.stats import accuracy_interval, macro_f1_interval
+from mnistlab.terminal import with_interval
 
 
 def run_summary(
@@ -23,23 +25,39 @@ def run_summary(
     history: list[dict[str, float]],
     class_names: list[str],
     run: dict[str, Any],
+    predictions: dict[str, SplitPredictions] | None = None,
 ) -> dict[str, Any]:
-    """Everything a run found, as plain values (the content of metrics.json)."""
+    """Everything a run found, as plain values (the content of metrics.json), each accuracy
+    with its 95% interval (Wilson) and macro F1 with a bootstrap one, from the per-example
+    `predictions` when the run has them."""
     confusion = torch.tensor(results["confusion_matrix"])
+    size = int(confusion.sum())
     pairs = confused_pairs(confusion, class_names, top=5)
     f1 = results["f1_per_class"]
     weakest = min(f1, key=f1.get)
     val_rows = [row for row in history if "val/loss" in row]
     best = min(val_rows, key=lambda row: row["val/loss"]) if val_rows else None
+    test = {
+        "acc": results["acc"],
+        "acc_interval": list(accuracy_interval(int(confusion.trace()), size)),
+        "f1_macro": results["f1_macro"],
+        "loss": results["loss"],
+        "size": size,
+        "f1_per_class": f1,
+    }
+    val = {}
+    if predictions:
+        tested = predictions["test"]
+        test["f1_macro_interval"] = list(
+            macro_f1_interval(tested.label, tested.predicted, len(class_names))
+        )
+        held_out = predictions["val"]
+        correct, n = int(held_out.correct.sum()), len(held_out.label)
+        val = {"acc": correct / n, "acc_interval": list(accuracy_interval(correct, n)), "size": n}
     return {
         "run": run,
-        "test": {
-            "acc": results["acc"],
-            "f1_macro": results["f1_macro"],
-            "loss": results["loss"],
-            "size": int(confusion.sum()),
-            "f1_per_class": f1,
-        },
+        "test": test,
+        **({"val": val} if val else {}),
         "weakest_class": {"name": weakest, "f1": f1[weakest]},
         "most_confused": [
             {"true": p.true, "predicted": p.predicted, "count": p.count, "text": p.sentence()}
@@ -88,9 +106,11 @@ def report_markdown(
         breakdown_md,
         "## Test set",
         "",
-        "| accuracy | macro F1 | loss | images | weights tested | epochs | wall time |",
+        "| accuracy (95% interval) | macro F1 (95% interval) | loss | images | weights tested | "
+        "epochs | wall time |",
         "|---:|---:|---:|---:|---|---:|---:|",
-        f"| {percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
+        f"| {with_interval(test['acc'], test.get('acc_interval'))} | {f1_text(test)} | "
+        f"{test['loss']:.4f} | "
         f"{test['size']:,} | {run.get('test_weights', '')} | {run.get('epochs', '')} | "
         f"{run.get('wall_time_s', 0):.1f} s |",
         "",
@@ -131,6 +151,13 @@ def report_markdown(
     return "\n".join(lines) + "\n"
 
 
+def f1_text(scores: dict[str, Any]) -> str:
+    """'0.9856 (0.9831-0.9879)', or the value alone for a run without its interval."""
+    interval = scores.get("f1_macro_interval")
+    text = f"{scores['f1_macro']:.4f}"
+    return f"{text} ({interval[0]:.4f}-{interval[1]:.4f})" if interval else text
+
+
 def _pictures(pictures: Iterable[str], names: tuple[str, ...]) -> list[str]:
     lines = []
     for name in (n for n in names if n in pictures):
@@ -166,13 +193,14 @@ def results_renderable(summary: dict[str, Any], title: str) -> Group:
     """The terminal's closing tables: scores, F1 per class, and the most-confused pairs."""
     test = summary["test"]
     scores = Table(title=f"Test set: {title}", title_justify="left")
-    scores.add_column("accuracy", justify="right")
-    scores.add_column("macro F1", justify="right")
+    scores.add_column("accuracy (95% interval)", justify="right")
+    scores.add_column("macro F1 (95% interval)", justify="right")
     scores.add_column("loss", justify="right")
     scores.add_column("images", justify="right")
     scores.add_row(
-        percent(test["acc"]), f"{test['f1_macro']:.4f}", f"{test['loss']:.4f}", f"{test['size']:,}"
-    )
+        with_interval(test["acc"], test.get("acc_interval")), f1_text(test),
+        f"{test['loss']:.4f}", f"{test['size']:,}",
+    )  # fmt: skip
 
     per_class = Table(title="F1 per class", title_justify="left")
     per_class.add_column("class")

@@ -8,66 +8,18 @@ accuracy is shown alongside, never used to choose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from mnistlab.analysis.certainty import test_acc_text
+from mnistlab.analysis.comparison import Variant, step_by_step
 from mnistlab.analysis.plots import save_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.search_plots import history_figure, pareto_figure
-from mnistlab.objectives import WEIGHTS, lower_is_better, metric_names
-from mnistlab.study import trial_number
-from mnistlab.terminal import percent
+from mnistlab.analysis.search_trials import Search, repeats, sampled, trial_of, trial_table, values
+from mnistlab.objectives import WEIGHTS
+from mnistlab.terminal import percent, points_interval
 
 HISTORY_PNG, PARETO_PNG = "search_history.png", "search_pareto.png"
-
-
-@dataclass
-class Search:
-    study: str
-    sampler: str
-    names: list[str]  # the objectives, in the order the trials return them
-    params: list[str]  # the searched keys
-    marks: dict[str, int]  # reference models drawn on the Pareto figure: their weights
-    reach: list[float]  # validation accuracies the report asks "how few weights reach"
-
-    @property
-    def lower(self) -> list[bool]:
-        return [lower_is_better(n) for n in self.names]
-
-
-def read_search(rows: list[RunRow]) -> Search | None:
-    """The search the trials in `rows` belong to, from the newest trial's Hydra files; None for a
-    grid sweep."""
-    trials = sorted((r for r in rows if _number(r) is not None), key=_number)
-    hydra_file = trials[-1].path / ".hydra" / "hydra.yaml" if trials else None
-    if hydra_file is None or not hydra_file.is_file():
-        return None
-    sweeper = (yaml.safe_load(hydra_file.read_text())["hydra"] or {}).get("sweeper") or {}
-    if "optuna" not in str(sweeper.get("_target_", "")).lower():
-        return None
-    config = yaml.safe_load((hydra_file.parent / "config.yaml").read_text()) or {}
-    extras = config.get("search") or {}
-    return Search(
-        study=str(sweeper.get("study_name")),
-        sampler=str((sweeper.get("sampler") or {}).get("_target_", "")).rsplit(".", 1)[-1],
-        names=metric_names(config.get("optimized_metric")),
-        params=list(sweeper.get("params") or {}),
-        marks={str(k): int(v) for k, v in (extras.get("marks") or {}).items()},
-        reach=[float(x) for x in extras.get("reach") or []],
-    )
-
-
-def _number(row: RunRow) -> int | None:
-    """The trial a run folder holds (None for a run that is not a trial)."""
-    return trial_number(row.path)
-
-
-def values(row: RunRow) -> list[float]:
-    """The objectives a completed trial returned to the search, in the search's order."""
-    found = row.metrics["run"].get("objectives") or [row.metrics["run"]["objective"]]
-    return [float(o["value"]) for o in found]
 
 
 def dominates(a: list[float], b: list[float], lower: list[bool]) -> bool:
@@ -81,58 +33,36 @@ def pareto_front(trials: list[RunRow], lower: list[bool]) -> list[RunRow]:
     return [t for t in trials if not any(dominates(values(o), values(t), lower) for o in trials)]
 
 
-def sampled(row: RunRow, params: list[str]) -> str:
-    chosen = [o for o in row.overrides if o.split("=", 1)[0] in params]
-    return " ".join(chosen)
-
-
-def _objectives_text(row: RunRow, names: list[str]) -> str:
-    shown = [
-        f"{v:,.0f}" if n == WEIGHTS else f"{v:.4f}" for n, v in zip(names, values(row), strict=True)
-    ]
-    return ", ".join(shown)
-
-
-def repeats(rows: list[RunRow], params: list[str]) -> dict[int, list[int]]:
-    """Trials that sampled the same values as an earlier one: {first trial: [later ones]}
-    (the same values and seed train the same model)."""
-    first: dict[str, int] = {}
-    found: dict[int, list[int]] = {}
-    for row in sorted(rows, key=_number):
-        key, number = sampled(row, params), _number(row)
-        if key in first:
-            found.setdefault(first[key], []).append(number)
-        else:
-            first[key] = number
-    return found
-
-
-def _trial_table(rows: list[RunRow], search: Search, merge: bool = False) -> list[str]:
-    """A row per trial; with `merge`, a trial that repeats an earlier one's values is folded
-    into that one's row."""
-    lines = [
-        f"| trial | sampled values | objectives: {', '.join(search.names)} | test acc | time |",
-        "|---:|---|---|---:|---:|",
-    ]
-    again = repeats(rows, search.params) if merge else {}
-    folded = {n for later in again.values() for n in later}
-    for row in rows:
-        number = _number(row)
-        if number in folded:
+def front_steps(front: list[RunRow]) -> tuple[dict[int, str], list[str]]:
+    """Each trial on the front against the one before it on validation (McNemar's exact test,
+    Holm-corrected along the front): the difference with its interval, within noise or not, and
+    a sentence on the neighbours that validation cannot tell apart."""
+    found = step_by_step([Variant(str(trial_of(r)), [r]) for r in front], "val")
+    steps, within = {}, []
+    for row, before, result in zip(front[1:], front, found, strict=False):
+        if result is None:
+            steps[trial_of(row)] = "untested (no per-example results)"
             continue
-        also = f" (and {', '.join(map(str, again[number]))})" if number in again else ""
-        if row.ok:
-            lines.append(
-                f"| {number}{also} | `{sampled(row, search.params)}` | "
-                f"{_objectives_text(row, search.names)} | {percent(row.test_acc)} | "
-                f"{row.metrics['run']['wall_time_s']:.0f} s |"
-            )
-        else:
-            reason = f": {row.reason}" if row.reason else ""
-            lines.append(
-                f"| {number}{also} | `{sampled(row, search.params)}` | {row.status}{reason} | | |"
-            )
-    return lines
+        same = result.verdict() == "no detectable difference"
+        steps[trial_of(row)] = (
+            f"{points_interval(result.difference, result.low, result.high)}, "
+            + ("within noise" if same else "beyond noise")
+        )
+        if same:
+            within.append(f"{trial_of(before)} and {trial_of(row)}")
+    tested = [r for r in found if r is not None]
+    if not tested:
+        return steps, []
+    return steps, [
+        f"Neighbours on the front within noise on validation (McNemar's exact test on the "
+        f"validation images, Holm-corrected over the {len(tested)} steps): "
+        + ("; ".join(within) if within else "none")
+        + (
+            ". The extra weights between them buy no validation accuracy that can be told apart."
+            if within
+            else "."
+        )
+    ]
 
 
 def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
@@ -152,7 +82,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
         small = min(reaching, key=lambda r: values(r)[size])
         lines.append(
             f"How few weights reach {percent(level)} validation accuracy: "
-            f"{values(small)[size]:,.0f} (trial {_number(small)}, "
+            f"{values(small)[size]:,.0f} (trial {trial_of(small)}, "
             f"`{sampled(small, search.params)}`), at {percent(values(small)[acc])} on validation "
             f"and {percent(small.test_acc)} on the test set."
         )
@@ -162,7 +92,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
             top = max(under, key=lambda r: values(r)[acc])
             lines.append(
                 f"With no more weights than {label} ({weights:,}), the front's best is trial "
-                f"{_number(top)}: {values(top)[size]:,.0f} weights, "
+                f"{trial_of(top)}: {values(top)[size]:,.0f} weights, "
                 f"{percent(values(top)[acc])} on validation, {percent(top.test_acc)} on the test set."
             )
     return lines
@@ -170,7 +100,7 @@ def _reach_sentences(front: list[RunRow], search: Search) -> list[str]:
 
 def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[str]:
     """The report's search section; writes its figures into `folder`."""
-    trials = sorted((r for r in rows if _number(r) is not None), key=_number)
+    trials = sorted((r for r in rows if trial_of(r) is not None), key=trial_of)
     done = [r for r in trials if r.ok]
     goals = ", ".join(
         f"{n} ({'minimize' if low else 'maximize'})"
@@ -185,27 +115,28 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
         "",
     ]
     if not done:
-        return lines + _trial_table(trials, search)
+        return lines + trial_table(trials, search)
     if len(search.names) == 1:
         pick = max if not search.lower[0] else min
         best = pick(done, key=lambda r: values(r)[0])
         lines += [
-            f"Best trial: {_number(best)}, `{sampled(best, search.params)}`, "
-            f"{search.names[0]} {values(best)[0]:.4f}; on the test set {percent(best.test_acc)} "
+            f"Best trial: {trial_of(best)}, `{sampled(best, search.params)}`, "
+            f"{search.names[0]} {values(best)[0]:.4f}; on the test set {test_acc_text(best)} "
             "(reported, not searched on).",
             "",
         ]
     else:
-        front = sorted(pareto_front(done, search.lower), key=lambda r: (values(r), _number(r)))
+        front = sorted(pareto_front(done, search.lower), key=lambda r: (values(r), trial_of(r)))
         again = repeats(done, search.params)
         repeated = sorted(n for later in again.values() for n in later)
+        steps, noise = front_steps([r for r in front if trial_of(r) not in repeated])
         lines += [
             f"### Pareto front: {len(front)} of {len(done)} trials that no other trial beats on "
             "every objective",
             "",
-            *_trial_table(front, search, merge=True),
+            *trial_table(front, search, merge=True, steps=steps),
             "",
-            *[f"- {s}" for s in _reach_sentences(front, search)],
+            *[f"- {s}" for s in [*noise, *_reach_sentences(front, search)]],
             *(
                 [
                     f"- {len(repeated)} trial(s) sampled values an earlier trial had (trials "
@@ -228,9 +159,9 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
             )  # fmt: skip
             lines += [f"![validation score against weights]({PARETO_PNG})", ""]
     save_figure(
-        history_figure([(_number(r), values(r)) for r in done], search.names,
+        history_figure([(trial_of(r), values(r)) for r in done], search.names,
                        search.lower, f"{search.study}: each trial and the best so far"),
         folder / HISTORY_PNG,
     )  # fmt: skip
     lines += [f"![the search's history]({HISTORY_PNG})", "", "### Every trial", ""]
-    return lines + _trial_table(trials, search)
+    return lines + trial_table(trials, search)

@@ -13,11 +13,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mnistlab.analysis.certainty import (
+    acc_interval,
+    objective_text,
+    test_acc_text,
+    ties_sentences,
+    variants_markdown,
+)
+from mnistlab.analysis.comparison import ranked_variants, ties_on_validation
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow, read_run
-from mnistlab.analysis.search_report import read_search, search_markdown
-from mnistlab.terminal import percent
+from mnistlab.analysis.search_report import search_markdown
+from mnistlab.analysis.search_trials import read_search
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
 
@@ -35,18 +43,13 @@ def collect_runs(folder: Path) -> list[RunRow]:
     return rows
 
 
-def _objective(row: RunRow) -> str:
-    name, value = row.objective
-    return f"{name} {value:.4f}" if value is not None else f"{name} -"
-
-
 def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
     m = row.metrics
     base = {
         "run": str(row.path.relative_to(folder)) or ".",
         "overrides": row.label,
         "status": row.status,
-        "objective": _objective(row) if row.ok else "",
+        "objective": objective_text(row, interval=False) if row.ok else "",
     }
     if not row.ok:
         return {**base, "reason": row.reason}
@@ -58,6 +61,7 @@ def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
         "wall_time_s": m["run"]["wall_time_s"],
         "best_val_loss": m.get("best_val_loss"),
         "test_acc": m["test"]["acc"],
+        **dict(zip(("test_acc_low", "test_acc_high"), acc_interval(m["test"]), strict=True)),
         "test_f1_macro": m["test"]["f1_macro"],
         "weakest_class": f"{m['weakest_class']['name']} ({m['weakest_class']['f1']:.3f})",
         "most_confused": pair,
@@ -74,15 +78,18 @@ def conclusions(rows: list[RunRow]) -> list[str]:
     if done:
         best, worst = done[0], done[-1]  # ranked on validation data: the test set chooses nothing
         lines.append(
-            f"Best on validation ({_objective(best)}): `{best.label}`, with "
+            f"Best on validation: `{best.label}`, {objective_text(best)}, with "
             f"{best.metrics['run']['parameters']:,} weights; on the test set it reached "
-            f"{percent(best.test_acc)} accuracy (macro F1 {best.metrics['test']['f1_macro']:.4f})."
+            f"{test_acc_text(best)} accuracy (macro F1 {best.metrics['test']['f1_macro']:.4f})."
         )
+        ranked_ = ranked_variants(done)
+        if len(ranked_) > 1:
+            lines += ties_sentences(ranked_, ties_on_validation(ranked_))
         if len(done) > 1:
             accuracies = [r.test_acc for r in done]
             lines.append(
-                f"Worst on validation ({_objective(worst)}): `{worst.label}`, "
-                f"{percent(worst.test_acc)} test accuracy; the {len(done)} runs' test accuracies "
+                f"Worst on validation: `{worst.label}`, {objective_text(worst)}, "
+                f"{test_acc_text(worst)} test accuracy; the {len(done)} runs' test accuracies "
                 f"span {100 * (max(accuracies) - min(accuracies)):.2f} percentage points."
             )
         top_pairs = Counter()
@@ -127,7 +134,7 @@ def table_markdown(rows: list[RunRow], folder: Path, link_from: Path | None = No
     column links each run's folder (relative to `link_from`, where the Markdown lives)."""
     link = link_from is not None
     lines = [
-        "| # | overrides | objective (validation) | weights | epochs | time | best val loss | test acc | test macro F1 | weakest class (test) | most-confused pair (test) |"
+        "| # | overrides | objective (validation, 95% interval) | weights | epochs | time | best val loss | test acc (95% interval) | test macro F1 | weakest class (test) | most-confused pair (test) |"
         + (" run |" if link else ""),
         "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|" + ("---|" if link else ""),
     ]
@@ -135,8 +142,8 @@ def table_markdown(rows: list[RunRow], folder: Path, link_from: Path | None = No
         cols = _columns(row, folder)
         if row.ok:
             line = (
-                f"| {i} | `{cols['overrides']}` | {cols['objective']} | {cols['parameters']:,} | {cols['epochs']} | "
-                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {percent(cols['test_acc'])} | "
+                f"| {i} | `{cols['overrides']}` | {objective_text(row)} | {cols['parameters']:,} | {cols['epochs']} | "
+                f"{cols['wall_time_s']:.0f} s | {cols['best_val_loss']:.4f} | {test_acc_text(row)} | "
                 f"{cols['test_f1_macro']:.4f} | {cols['weakest_class']} | {cols['most_confused']} |"
             )
         else:
@@ -154,7 +161,7 @@ def write_report(folder: Path) -> list[RunRow]:
     rows = ranked(collect_runs(folder))
     fields = [
         "run", "overrides", "status", "objective", "parameters", "epochs", "wall_time_s",
-        "best_val_loss", "test_acc", "test_f1_macro", "weakest_class", "most_confused", "reason",
+        "best_val_loss", "test_acc", "test_acc_low", "test_acc_high", "test_f1_macro", "weakest_class", "most_confused", "reason",
     ]  # fmt: skip
     with open(folder / REPORT_CSV, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -168,6 +175,8 @@ def write_report(folder: Path) -> list[RunRow]:
         summary = ladder_markdown(ladder)
     elif search:
         summary = search_markdown(folder, search, rows)
+    over_seeds = variants_markdown(ranked_variants([r for r in rows if r.ok]))
+    summary += ([""] if summary and over_seeds else []) + over_seeds
     if summary:
         lines += [*summary, "", "## Every run, best on validation first", ""]
     lines += table_markdown(rows, folder)

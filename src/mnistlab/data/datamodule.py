@@ -84,6 +84,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.download = bool(download)
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
+        self.indices: dict[str, torch.Tensor] = {}
         # Set by the train task, which decides it (mnistlab.tasks.steps); not a data setting.
         self.minibatches_per_step = 1
 
@@ -149,7 +150,7 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             train_x, test_x = scale_pixels(raw["train_images"]), scale_pixels(raw["test_images"])
 
         if self.val_on_test:
-            fit_idx = torch.arange(len(train_y))
+            fit_idx, val_idx = torch.arange(len(train_y)), torch.arange(len(test_y))
             val_x, val_y = test_x, test_y
         else:
             order = torch.randperm(
@@ -158,6 +159,8 @@ class MnistFamilyDataModule(pl.LightningDataModule):
             fit_idx, val_idx = order[self.val_size :], order[: self.val_size]
             val_x, val_y = train_x[val_idx], train_y[val_idx]
         fit_x, fit_y = train_x[fit_idx], train_y[fit_idx]
+        # Where each validation example sits in its source (the training images, or the test set).
+        self.indices = {"val": val_idx, "test": torch.arange(len(test_y))}
 
         if self.standardize:
             mean, std = fit_x.mean().item(), fit_x.std().item()

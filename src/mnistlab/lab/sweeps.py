@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mnistlab.analysis.certainty import variants_markdown
+from mnistlab.analysis.comparison import ranked_variants
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
@@ -34,6 +36,8 @@ def sweep_section(
         *table_markdown(rows, log_dir, link_from=out_dir),
         "",
     ]
+    over_seeds = variants_markdown(ranked_variants(done))
+    lines += [*over_seeds, ""] if over_seeds else []
     if not done:
         return lines
     figure = f"{experiment}_val_loss.png"

@@ -15,7 +15,7 @@ from mnistlab.models.build import load_trained_net
 from mnistlab.models.classifier import Classifier
 from mnistlab.run_info import describe, run_facts
 from mnistlab.tasks.components import build_datamodule, build_trainer
-from mnistlab.tasks.records import finish_run, show_breakdown
+from mnistlab.tasks.records import finish_run, record_predictions, show_breakdown
 from mnistlab.terminal import console
 
 
@@ -39,6 +39,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, [recorder])
     module = Classifier(net, optimizer=None, class_names=datamodule.class_names, data=data)
     trainer.test(module, datamodule=datamodule, verbose=False)
+    predictions = record_predictions(net, datamodule, out_dir)
     trained = history(checkpoint)
     run = {
         "task": "eval",
@@ -52,5 +53,5 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     }
     return finish_run(
         recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,
-        recorder.pictures,
+        recorder.pictures, predictions,
     )  # fmt: skip

@@ -14,6 +14,13 @@ from mnistlab.analysis.params import (
     parameter_breakdown,
     total_parameters,
 )
+from mnistlab.analysis.predictions import (
+    PREDICTIONS,
+    SPLITS,
+    SplitPredictions,
+    split_predictions,
+    write_predictions,
+)
 from mnistlab.analysis.run_report import results_renderable, run_summary, write_run_files
 from mnistlab.errors import DataError
 from mnistlab.files import explain_write_error
@@ -34,6 +41,24 @@ def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path |
     return markdown
 
 
+def record_predictions(
+    net: nn.Module, datamodule: Any, out_dir: Path
+) -> dict[str, SplitPredictions]:
+    """Score the validation and test sets once more, example by example, with the model as
+    tested, and write predictions.npz (rank zero only; the time it took goes in the run's facts)."""
+    if not is_rank_zero():
+        return {}
+    tensors = datamodule.tensors
+    splits = {
+        split: split_predictions(
+            net, tensors[f"{split}_x"], tensors[f"{split}_y"], datamodule.indices[split]
+        )
+        for split in SPLITS
+    }
+    write_predictions(out_dir, splits)
+    return splits
+
+
 def finish_run(
     results: dict[str, Any],
     history: list[dict[str, float]],
@@ -42,9 +67,10 @@ def finish_run(
     breakdown_md: str,
     out_dir: Path,
     pictures: dict[str, np.ndarray] | None = None,
+    predictions: dict[str, SplitPredictions] | None = None,
 ) -> dict[str, Any]:
     """Print the closing tables and write the run's files; return the run's summary."""
-    summary = run_summary(results, history, class_names, run)
+    summary = run_summary(results, history, class_names, run, predictions)
     if not is_rank_zero():
         return summary
     console.print(results_renderable(summary, run["title"]))  # first: a full disk cannot lose them
@@ -52,9 +78,10 @@ def finish_run(
         write_run_files(out_dir, summary, run["title"], breakdown_md, pictures)
     except OSError as e:
         raise explain_write_error(e, out_dir) from e
+    files = [*(pictures or {}), *([PREDICTIONS] if predictions else [])]
     console.print(
         f"Run folder: {out_dir}  (metrics.json, report.md, curves.png, confusion_matrix.png"
-        + ", ".join(["", *(pictures or {})])
+        + ", ".join(["", *files])
         + ")"
     )
     return summary

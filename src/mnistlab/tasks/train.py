@@ -30,7 +30,12 @@ from mnistlab.tasks.components import (
     configure_threads,
     device_line,
 )
-from mnistlab.tasks.records import finish_run, show_breakdown, write_failure
+from mnistlab.tasks.records import (
+    finish_run,
+    record_predictions,
+    show_breakdown,
+    write_failure,
+)
 from mnistlab.tasks.steps import minibatches_per_step
 from mnistlab.terminal import console
 
@@ -67,18 +72,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     fit_time = time.perf_counter() - started
     tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
     trainer.test(module, datamodule=datamodule, verbose=False)
+    scored = time.perf_counter()
+    predictions = record_predictions(module.net, datamodule, out_dir)
 
     run = {
         "task": "train",
         "command": command_line("src/train.py"),
         **run_facts(plain, total_parameters(net)),
         **training_facts(cfg, trainer, recorder, fit_time, started),
+        "predictions_s": round(time.perf_counter() - scored, 3),
     }
     run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
     run["objective"] = run["objectives"][0]  # what sweeps rank by
     return finish_run(
         recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
-        recorder.pictures,
+        recorder.pictures, predictions,
     )  # fmt: skip
 
 

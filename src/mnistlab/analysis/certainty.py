@@ -1,0 +1,115 @@
+"""How sure a sweep's answers are, in its report: each accuracy with its 95% interval, seeds as
+replicates, and the variants that validation cannot tell apart from the best.
+
+Reads only the runs' files (metrics.json, predictions.npz): no torch here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnistlab.analysis.comparison import Ties, Variant
+from mnistlab.analysis.run_rows import RunRow
+from mnistlab.analysis.stats import accuracy_interval
+from mnistlab.terminal import with_interval
+
+
+def acc_interval(scores: dict[str, Any]) -> tuple[float, float] | None:
+    """The Wilson interval a run stored for an accuracy, or computed from the accuracy and the
+    number of images (runs older than intervals); None without a size."""
+    if scores.get("acc_interval"):
+        return tuple(scores["acc_interval"])
+    if not scores.get("size"):
+        return None
+    return accuracy_interval(round(scores["acc"] * scores["size"]), scores["size"])
+
+
+def test_acc_text(row: RunRow) -> str:
+    """'98.57% (98.32-98.79)': the test accuracy and its 95% interval."""
+    return with_interval(row.test_acc, acc_interval(row.metrics["test"]))
+
+
+def objective_text(row: RunRow, interval: bool = True) -> str:
+    """'val/acc 0.9898 (0.9868-0.9921)': the validation objective, with its interval when it is
+    an accuracy on a known number of images (and `interval`)."""
+    name, value = row.objective
+    if value is None:
+        return f"{name} -"
+    size = row.metrics.get("val", {}).get("size")
+    if name != "val/acc" or not size or not interval:
+        return f"{name} {value:.4f}"
+    low, high = accuracy_interval(round(value * size), size)
+    return f"{name} {value:.4f} ({low:.4f}-{high:.4f})"
+
+
+def _spread(values: list[float]) -> str:
+    return f"{100 * min(values):.2f}-{100 * max(values):.2f}"
+
+
+def variants_markdown(ranked: list[Variant]) -> list[str]:
+    """One row per variant over its seeds (n, mean, sd, min-max, the mean's 95% interval);
+    [] when no variant was run with several seeds."""
+    if all(len(v.runs) == 1 for v in ranked):
+        return []
+    lines = [
+        "## Variants over seeds, best on validation first",
+        "",
+        "| variant | seeds | objective (validation), mean | test acc, mean (95% interval of "
+        "the mean) | sd | min-max |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for v in ranked:
+        test = v.test_accuracy()
+        name = v.runs[0].objective[0]
+        values = [r.objective[1] for r in v.runs if r.objective[1] is not None]
+        objective = f"{name} {sum(values) / len(values):.4f}" if values else f"{name} -"
+        lines.append(
+            f"| `{v.label}` | {test.n} ({', '.join(map(str, sorted(v.seeds)))}) | {objective} | "
+            f"{with_interval(test.mean, test.mean_interval())} | {100 * test.std:.2f} pts | "
+            f"{_spread(test.values)} |"
+        )
+    return lines
+
+
+def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
+    """Which variants tie with the best on validation, and which one the report's rule picks."""
+    if ties is None or len(ranked) < 2:
+        return []
+    best, lines = ranked[0], []
+    if len(best.runs) > 1:
+        test = best.test_accuracy()
+        lines.append(
+            f"Best on validation over seeds: `{best.label}` ({test.n} seeds), test accuracy "
+            f"{with_interval(test.mean, test.mean_interval())} (mean, 95% interval of the mean)."
+        )
+    methods = sorted({r.method for r in ties.results})
+    how = f"{', '.join(methods)} on the validation images" + (
+        ", Holm-corrected for testing them together" if len(ties.results) > 1 else ""
+    )
+    if len(ties.tied) > 1:
+        names = ", ".join(f"`{v.label}`" for v in ties.tied[1:])
+        pick = ties.pick
+        lines.append(
+            f"Validation cannot tell `{best.label}` apart from {names} ({how}: p >= 0.05): "
+            f"{len(ties.tied)} variants tie on validation. The tie is broken by {Ties.RULE}, "
+            f"never by the test set: `{pick.label}`, {pick.weights:,} weights, "
+            f"{with_interval(pick.test_accuracy().mean, _pick_interval(pick))} on the test set."
+        )
+    elif ties.results:
+        lines.append(
+            f"Validation tells `{best.label}` apart from every other variant tested ({how}: "
+            "p < 0.05)."
+        )
+    if ties.untested:
+        lines.append(
+            "Not tested against the best (no per-example results, or other validation images): "
+            + ", ".join(f"`{v.label}`" for v in ties.untested)
+            + "."
+        )
+    return lines
+
+
+def _pick_interval(variant: Variant) -> tuple[float, float] | None:
+    if len(variant.runs) > 1:
+        return variant.test_accuracy().mean_interval()
+    return acc_interval(variant.runs[0].metrics["test"])

@@ -1,0 +1,145 @@
+"""How sure a result is: intervals for one run's scores, paired tests of two runs on the same
+examples, and seeds as replicates. The statistics are scipy's; this module only applies them.
+
+Every interval is a 95% one. Bootstraps are seeded (`BOOTSTRAP_SEED`), so a report written twice
+from the same files says the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def accuracy_interval(correct: int, n: int) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy of `correct` out of `n`."""
+    ci = stats.binomtest(int(correct), int(n)).proportion_ci(CONFIDENCE, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, classes: int, axis: int = -1) -> np.ndarray:
+    """Macro F1 along the last axis (classes absent from both labels and predictions score 0,
+    as torchmetrics counts them)."""
+    labels, predicted = np.moveaxis(labels, axis, -1), np.moveaxis(predicted, axis, -1)
+    rows = labels.reshape(-1, labels.shape[-1])
+    cells = rows * classes + predicted.reshape(rows.shape)  # confusion cell of each example
+    offsets = np.arange(len(rows))[:, None] * classes**2
+    counts = np.bincount((cells + offsets).ravel(), minlength=len(rows) * classes**2)
+    confusion = counts.reshape(len(rows), classes, classes)
+    tp = np.diagonal(confusion, axis1=1, axis2=2)
+    wrong = confusion.sum(2) + confusion.sum(1) - 2 * tp  # false negatives and false positives
+    denominator = 2 * tp + wrong
+    f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+    return f1.mean(1).reshape(labels.shape[:-1])
+
+
+def macro_f1_interval(
+    labels: np.ndarray, predicted: np.ndarray, classes: int, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of macro F1, resampling examples (seeded)."""
+    result = stats.bootstrap(
+        (labels, predicted),
+        lambda y, p, axis: macro_f1(y, p, classes, axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        batch=200,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+@dataclass
+class PairedComparison:
+    """Two classifiers on the same examples: A's accuracy minus B's, its interval, McNemar."""
+
+    n: int
+    difference: float
+    low: float
+    high: float
+    only_a: int  # examples A gets right and B wrong
+    only_b: int
+    p_value: float
+
+    def verdict(self, a: str = "A", b: str = "B", p_value: float | None = None) -> str:
+        """In words, at the 5% level (`p_value`: a corrected one, when many pairs are tested)."""
+        p = self.p_value if p_value is None else p_value
+        if p >= ALPHA:
+            return "no detectable difference"
+        return f"{a} is better" if self.difference > 0 else f"{b} is better"
+
+
+def compare_paired(
+    correct_a: np.ndarray, correct_b: np.ndarray, seed: int = BOOTSTRAP_SEED
+) -> PairedComparison:
+    """A's accuracy minus B's on the same examples (`correct_*`: one boolean per example), with a
+    paired bootstrap interval and McNemar's exact p-value (a binomial test on the examples only
+    one of the two gets right)."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired results need the same examples: {a.shape} != {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = only_a + only_b
+    p_value = stats.binomtest(only_a, discordant).pvalue if discordant else 1.0
+    difference = a.astype(float) - b.astype(float)
+    if discordant:
+        result = stats.bootstrap(
+            (difference,), np.mean, n_resamples=BOOTSTRAP_RESAMPLES, batch=200,
+            confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
+        )  # fmt: skip
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    else:  # the two agree on every example: nothing varies
+        low = high = 0.0
+    return PairedComparison(
+        len(a), float(difference.mean()), low, high, only_a, only_b, float(p_value)
+    )
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of `p_values` for testing them together (same order)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass
+class Replicates:
+    """One value over runs that differ only in their seed."""
+
+    values: list[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    def mean_interval(self) -> tuple[float, float] | None:
+        """Student's t interval of the mean (None for a single run)."""
+        if self.n < 2:
+            return None
+        if self.std == 0:
+            return self.mean, self.mean
+        low, high = stats.t.interval(
+            CONFIDENCE, self.n - 1, loc=self.mean, scale=self.std / np.sqrt(self.n)
+        )
+        return float(low), float(high)
