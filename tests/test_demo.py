@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_script, script_env, single_run_dir
+from conftest import ROOT, read_metrics, run_script, script_env, single_run_dir
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
 from mnistlab.lab.document import find_chromium
@@ -263,3 +263,17 @@ def _file(path: Path):
     from gradio_client import handle_file
 
     return handle_file(str(path))
+
+
+def test_the_model_menu_names_each_run_with_its_test_accuracy_and_interval(trained):
+    from mnistlab.demo.runs import run_choices
+    from mnistlab.predictor import Predictor
+
+    checkpoint = trained["mnist"]
+    test = read_metrics(checkpoint.parent.parent)["test"]
+    low, high = test["acc_interval"]
+    expected = f"test {100 * test['acc']:.2f}% ({100 * low:.2f}-{100 * high:.2f})"
+    choices = dict(
+        (path, label) for label, path in run_choices(trained.log_dir, Predictor.load(checkpoint))
+    )
+    assert expected in choices[str(checkpoint)]

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 from PIL import Image
+from scipy import stats
 
 from conftest import need_fashion, read_metrics, run_script
+from mnistlab.analysis.predictions import read_predictions
 from mnistlab.lab.document import find_chromium
-from mnistlab.terminal import percent
+from mnistlab.terminal import with_interval
 
 pytestmark = pytest.mark.slow
 
@@ -82,9 +84,10 @@ def test_every_number_quoted_for_a_run_equals_its_metrics(tiny_lab):
         metrics = read_metrics(runs[0])
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert f"{metrics['run']['parameters']:,}" in cells
-        assert percent(metrics["test"]["acc"]) in cells
+        assert with_interval(metrics["test"]["acc"], metrics["test"]["acc_interval"]) in cells
         if "val/acc" in line:  # a sweep's table: the objective, F1 and loss too
-            assert f"val/acc {metrics['run']['objective']['value']:.4f}" in cells
+            objective = f"val/acc {metrics['run']['objective']['value']:.4f} ("
+            assert any(cell.startswith(objective) for cell in cells)
             assert f"{metrics['test']['f1_macro']:.4f}" in cells
             assert f"{metrics['best_val_loss']:.4f}" in cells
         checked += 1
@@ -97,11 +100,34 @@ def test_every_number_quoted_for_a_run_equals_its_metrics(tiny_lab):
     # Question 5: the notebook's CNN on Fashion-MNIST, its scores and F1 per category
     q5 = text.split("## Question 5:")[1].split("\n### ")[1]
     test = read_metrics(linked_runs(lab_dir, q5.splitlines()[0])[0])["test"]
+    low, high = test["f1_macro_interval"]
     assert (
-        f"| {percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
-        f"{test['size']:,} |" in q5
+        f"| {with_interval(test['acc'], test['acc_interval'])} | {test['f1_macro']:.4f} "
+        f"({low:.4f}-{high:.4f}) | {test['loss']:.4f} | {test['size']:,} |" in q5
     )
     assert all(f"| {name} | {f1:.4f} |" in q5 for name, f1 in test["f1_per_class"].items())
+
+
+def test_question_3_states_only_what_a_paired_test_supports(tiny_lab):
+    _, lab_dir, _ = tiny_lab
+    text = report(lab_dir)
+    runs = {
+        name: lab_dir / re.search(rf"notebook {name}`.*?\]\(([^)]+)\)", text).group(1)
+        for name in ("mlp", "cnn")
+    }
+    cnn, mlp = (read_predictions(runs[name])["test"].correct for name in ("cnn", "mlp"))
+    only_cnn, only_mlp = int((cnn & ~mlp).sum()), int((mlp & ~cnn).sum())
+    p = stats.binomtest(only_cnn, only_cnn + only_mlp).pvalue  # McNemar's exact test, apart
+    q3 = " ".join(text.split("## Question 3:")[1].split("## Question 4:")[0].split())
+    difference = 100 * (cnn.mean() - mlp.mean())
+    assert f"The CNN minus the MLP: {difference:+.2f} pts (" in q3
+    assert f"p {p:.2g}: " in q3 and "McNemar's exact test on the same 10,000 test images" in q3
+    opening = (
+        "the two are indistinguishable in test accuracy" if p >= 0.05
+        else "Yes, in the sense that matters here" if difference > 0
+        else "Not in accuracy: the MLP is better"
+    )  # fmt: skip
+    assert opening in q3
 
 
 def test_question_1_states_the_settings_the_runs_used(tiny_lab):
@@ -198,10 +224,30 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
     assert (lab_dir / "lab_report.pdf").read_bytes().startswith(b"%PDF")  # the lab printed it too
 
 
+def test_a_lab_with_two_seeds_reuses_the_first_and_compares_over_seeds(tiny_lab):
+    log_dir, _, _ = tiny_lab
+    done = run_script("lab.py", *TINY_LAB, "lab.seeds=2", log_dir=log_dir, timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    # The configured seed's runs are the one-seed lab's: reused; seed 1's are new.
+    assert "The lab needs 22 runs: 11 completed" in done.stdout and "11 to run" in done.stdout
+    lab_dir = lab_dirs(log_dir)[-1]
+    text = report(lab_dir)
+    assert "Each run was made with 2 seeds (the configured one, then 1)" in text
+    q3 = " ".join(text.split("## Question 3:")[1].split("## Question 4:")[0].split())
+    assert "paired t-test over 2 seeds" in q3 and "(mean of 2 seeds)" in q3
+    # Each sweep of Questions 4 and 5: its 2 variants over their 2 seeds, one row each.
+    tables = text.split("#### Variants over seeds, best on validation first")[1:]
+    assert len(tables) == 4
+    for table in tables:
+        rows = [line for line in table.split("\n\n")[1].splitlines() if line.startswith("| `")]
+        assert len(rows) == 2 and all("| 2 (1, 12345) |" in row for row in rows)
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
         ("lab.epochs=0", "lab.epochs=0 must be a whole number of at least 1"),
+        ("lab.seeds=0", "lab.seeds=0 must be a whole number of at least 1"),
         ("+lab.q4.no_such_sweep=x", "The lab's run 'no_such_sweep' cannot be configured"),
         ('lab.overrides=["trainer.no_such_key=1"]', "The lab's run 'notebook mlp' cannot be"),
         ("lab.chromium=/no/such/browser", "lab.chromium='/no/such/browser' is not a program"),

@@ -8,6 +8,7 @@ from itertools import pairwise
 
 import pytest
 import torch
+from scipy import stats
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import (
@@ -20,6 +21,7 @@ from conftest import (
     train_config,
 )
 from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
+from mnistlab.analysis.predictions import read_predictions
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import build_net
 from mnistlab.models.cnn import CNN
@@ -199,9 +201,18 @@ def test_a_ladder_sweep_reports_what_each_rung_added(tmp_path, data_dir):
         line for line in section.splitlines() if line.startswith("| 0 ") or line.startswith("| 4 ")
     ]
     assert [row.split(" | ")[0] for row in rows] == ["| 0", "| 4"]
-    gain = 100 * (last["test"]["acc"] - first["test"]["acc"])
-    assert f"{100 * last['test']['acc']:.2f}% | {gain:+.2f} pts |" in rows[1]
-    assert f"| 7,465 | val/acc {first['run']['objective']['value']:.4f} |" in rows[0]
+    # The gain over the rung before, tested on the same 2,000 test images (limit_test_batches=2):
+    # McNemar's exact test from the examples only one of the two gets right, computed apart.
     assert last["test"]["size"] == 2_000
+    before, after = (read_predictions(folder / name)["test"].correct for name in ("0", "1"))
+    assert len(before) == len(after) == 2_000
+    p = stats.binomtest(int((after & ~before).sum()), int((after != before).sum())).pvalue
+    gain = 100 * (last["test"]["acc"] - first["test"]["acc"])
+    low, high = last["test"]["acc_interval"]
+    test_acc = f"{100 * last['test']['acc']:.2f}% ({100 * low:.2f}-{100 * high:.2f})"
+    verdict = "not significant" if p >= 0.05 else "significant"
+    assert f"{test_acc} | {gain:+.2f} pts (" in rows[1]
+    assert f"p {p:.2g}: {verdict} |" in rows[1]
+    assert f"| 7,465 | val/acc {first['run']['objective']['value']:.4f}" in rows[0]
     errors = round((1 - last["test"]["acc"]) * 2_000)
-    assert f" pts | {errors} |" in rows[1]
+    assert f": {verdict} | {errors} |" in rows[1]

@@ -100,7 +100,10 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[f
         raise
     run = summary.get("run", {})
     test = summary.get("test", {})
-    write_status(out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"))
+    write_status(
+        out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"),
+        test_acc_interval=test.get("acc_interval"),
+    )  # fmt: skip
     values = [o.get("value") for o in run.get("objectives") or [run.get("objective") or {}]]
     if None in values:
         return None

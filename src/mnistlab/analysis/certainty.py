@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.analysis.comparison import Ties, Variant
+from mnistlab.analysis.comparison import Result, Ties, Variant
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.stats import accuracy_interval
-from mnistlab.terminal import with_interval
+from mnistlab.terminal import points_interval, with_interval
 
 
 def acc_interval(scores: dict[str, Any]) -> tuple[float, float] | None:
@@ -27,6 +27,14 @@ def acc_interval(scores: dict[str, Any]) -> tuple[float, float] | None:
 def test_acc_text(row: RunRow) -> str:
     """'98.57% (98.32-98.79)': the test accuracy and its 95% interval."""
     return with_interval(row.test_acc, acc_interval(row.metrics["test"]))
+
+
+def f1_text(scores: dict[str, Any]) -> str:
+    """'0.9856 (0.9831-0.9879)': macro F1 and its bootstrap interval (the value alone for a run
+    without one)."""
+    interval = scores.get("f1_macro_interval")
+    text = f"{scores['f1_macro']:.4f}"
+    return f"{text} ({interval[0]:.4f}-{interval[1]:.4f})" if interval else text
 
 
 def objective_text(row: RunRow, interval: bool = True) -> str:
@@ -46,13 +54,13 @@ def _spread(values: list[float]) -> str:
     return f"{100 * min(values):.2f}-{100 * max(values):.2f}"
 
 
-def variants_markdown(ranked: list[Variant]) -> list[str]:
+def variants_markdown(ranked: list[Variant], heading: str = "##") -> list[str]:
     """One row per variant over its seeds (n, mean, sd, min-max, the mean's 95% interval);
     [] when no variant was run with several seeds."""
     if all(len(v.runs) == 1 for v in ranked):
         return []
     lines = [
-        "## Variants over seeds, best on validation first",
+        f"{heading} Variants over seeds, best on validation first",
         "",
         "| variant | seeds | objective (validation), mean | test acc, mean (95% interval of "
         "the mean) | sd | min-max |",
@@ -93,7 +101,7 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
             f"Validation cannot tell `{best.label}` apart from {names} ({how}: p >= 0.05): "
             f"{len(ties.tied)} variants tie on validation. The tie is broken by {Ties.RULE}, "
             f"never by the test set: `{pick.label}`, {pick.weights:,} weights, "
-            f"{with_interval(pick.test_accuracy().mean, _pick_interval(pick))} on the test set."
+            f"{variant_accuracy(pick)} on the test set."
         )
     elif ties.results:
         lines.append(
@@ -109,7 +117,18 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
     return lines
 
 
-def _pick_interval(variant: Variant) -> tuple[float, float] | None:
-    if len(variant.runs) > 1:
-        return variant.test_accuracy().mean_interval()
-    return acc_interval(variant.runs[0].metrics["test"])
+def result_text(result: Result) -> str:
+    """'+0.50 pts (+0.31 to +0.70), p 1.2e-06: significant': A minus B, its interval, the
+    (Holm-corrected, where several were tested) p-value and what it means at the 5% level."""
+    p = result.p_value if result.adjusted is None else result.adjusted
+    words = "not significant" if result.verdict() == "no detectable difference" else "significant"
+    return f"{points_interval(result.difference, result.low, result.high)}, p {p:.2g}: {words}"
+
+
+def variant_accuracy(variant: Variant) -> str:
+    """One run's test accuracy with its Wilson interval; over seeds, the mean with the interval
+    of the mean."""
+    if len(variant.runs) == 1:
+        return test_acc_text(variant.runs[0])
+    test = variant.test_accuracy()
+    return f"{with_interval(test.mean, test.mean_interval())} (mean of {test.n} seeds)"

@@ -60,18 +60,18 @@ class Variant:
 
 
 def without_seed(overrides: list[str]) -> str:
+    """The overrides but a seed, as one line."""
     return " ".join(o for o in overrides if not o.lstrip("+").startswith(SEED))
 
 
 def variants(rows: list[RunRow]) -> list[Variant]:
-    """The completed runs grouped by everything but their seed, in the order first seen."""
+    """The completed runs grouped by what sets them apart (their labels: a sweep's overrides, a
+    lab's variants) but their seed, in the order first seen."""
     grouped: dict[str, Variant] = {}
     for row in (r for r in rows if r.ok):
-        key = without_seed(row.overrides) + f" | {row.metrics['run'].get('title', '')}"
-        if key not in grouped:
-            label = without_seed(row.label.split()) or "every run"
-            grouped[key] = Variant(label)
-        grouped[key].runs.append(row)
+        label = without_seed(row.label.split()) or "every run"
+        key = f"{label} | {row.metrics['run'].get('title', '')}"
+        grouped.setdefault(key, Variant(label)).runs.append(row)
     return list(grouped.values())
 
 

@@ -9,11 +9,11 @@ within noise says "not significant".
 
 from __future__ import annotations
 
-from mnistlab.analysis.certainty import objective_text, test_acc_text
+from mnistlab.analysis.certainty import objective_text, result_text, test_acc_text
 from mnistlab.analysis.comparison import Result, Variant, compare, step_by_step
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.errors import UserError
-from mnistlab.terminal import percent, points_interval
+from mnistlab.terminal import percent
 
 
 def rungs(rows: list[RunRow]) -> list[RunRow]:
@@ -60,7 +60,7 @@ def ladder_markdown(ladder: list[RunRow]) -> list[str]:
     best = max(ladder, key=lambda r: r.rank)
     try:
         climb = compare(Variant("last", [last]), Variant("first", [first]), "test")
-        whole = f" ({_result_text(climb)})"
+        whole = f" ({result_text(climb)})"
     except UserError:
         whole = ""
     lines += [
@@ -76,15 +76,9 @@ def ladder_markdown(ladder: list[RunRow]) -> list[str]:
     return lines
 
 
-def _result_text(result: Result) -> str:
-    p = result.p_value if result.adjusted is None else result.adjusted
-    words = "not significant" if result.verdict() == "no detectable difference" else "significant"
-    return f"{points_interval(result.difference, result.low, result.high)}, p {p:.2g}: {words}"
-
-
 def _gain(row: RunRow, previous: RunRow, step: Result | None) -> str:
     """The gain over the previous rung with its interval and test, or its point estimate alone
     for runs without per-example results."""
     if step is None:
         return f"{100 * (row.test_acc - previous.test_acc):+.2f} pts (untested)"
-    return _result_text(step)
+    return result_text(step)

@@ -13,6 +13,7 @@ from PIL import Image
 from rich.console import Group
 from rich.table import Table
 
+from mnistlab.analysis.certainty import f1_text
 from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
 from mnistlab.analysis.predictions import SplitPredictions
@@ -149,13 +150,6 @@ def report_markdown(
     if learned:
         lines += ["", "## What the convolutions learned", *learned]
     return "\n".join(lines) + "\n"
-
-
-def f1_text(scores: dict[str, Any]) -> str:
-    """'0.9856 (0.9831-0.9879)', or the value alone for a run without its interval."""
-    interval = scores.get("f1_macro_interval")
-    text = f"{scores['f1_macro']:.4f}"
-    return f"{text} ({interval[0]:.4f}-{interval[1]:.4f})" if interval else text
 
 
 def _pictures(pictures: Iterable[str], names: tuple[str, ...]) -> list[str]:

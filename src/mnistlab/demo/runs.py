@@ -6,18 +6,19 @@ from pathlib import Path
 
 from mnistlab.checkpoints import completed_runs
 from mnistlab.predictor import Predictor
-from mnistlab.terminal import percent
+from mnistlab.terminal import with_interval
 
 
 def run_choices(log_dir: str | Path, first: Predictor) -> list[tuple[str, str]]:
-    """(label, checkpoint) for each completed run, newest first: 'CNN on MNIST · test 99.21% ·
+    """(label, checkpoint) for each completed run, newest first: 'CNN on MNIST · test 99.21% (99.02-99.37) ·
     runs/2026-11-29_10-02-11_4242'. The first model leads when it is not one of them (a best.ckpt,
     a checkpoint kept elsewhere)."""
     train = Path(log_dir, "train")
     choices = []
     for checkpoint, status in completed_runs(log_dir):
         acc = status.get("test_acc")
-        score = f"test {percent(acc)}" if isinstance(acc, float) else "not tested"
+        interval = status.get("test_acc_interval")  # runs before intervals have none
+        score = f"test {with_interval(acc, interval)}" if isinstance(acc, float) else "not tested"
         folder = checkpoint.parent.parent.relative_to(train)
         title = status.get("title") or "a run"
         choices.append((f"{title} · {score} · {folder}", str(checkpoint)))

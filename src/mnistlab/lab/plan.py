@@ -102,25 +102,35 @@ def _planned(overrides: list[str], name: str) -> PlannedRun:
     return PlannedRun(overrides, name, result_key(config), config)
 
 
+def seed_overrides(seeds: int | None) -> list[list[str]]:
+    """lab.seeds=3 -> [[], ["seed=1"], ["seed=2"]]: the configured seed (the runs of a one-seed
+    lab, reused), then seeds 1, 2, ... as replicates."""
+    return [[]] + [[f"seed={s}"] for s in range(1, seeds or 1)]
+
+
 def plan_lab(lab: DictConfig) -> list[Family]:
-    """Every family of runs the report needs, each run with the overrides that make it."""
+    """Every family of runs the report needs, each run with the overrides that make it, once per
+    seed of lab.seeds."""
     common = list(lab.overrides) + ([f"trainer.max_epochs={lab.epochs}"] if lab.epochs else [])
+    seeds = seed_overrides(lab.get("seeds"))
     families = []
     for name, spec in lab.notebook.items():
         family = Family(f"notebook {name}", "notebook")
-        family.runs.append(_planned([*spec, *common], family.name))
-        family.labels.append(family.name)
+        for seed in seeds:
+            family.runs.append(_planned([*spec, *common, *seed], family.name))
+            family.labels.append(" ".join([family.name, *seed]))
         families.append(family)
     for question in ("q4", "q5"):
         for experiment in lab[question]:
             sweep = _compose([f"experiment={experiment}"], experiment, return_hydra_config=True)
             grid = expand_grid(dict(sweep.hydra.sweeper.params or {}))
             family = Family(experiment, question)
-            for variant in grid[: lab.variants or None]:
-                label = " ".join(variant)
+            for variant, seed in itertools.product(grid[: lab.variants or None], seeds):
+                label = " ".join([*variant, *seed])
                 family.runs.append(
                     _planned(
-                        [f"experiment={experiment}", *variant, *common], f"{experiment} {label}"
+                        [f"experiment={experiment}", *variant, *common, *seed],
+                        f"{experiment} {label}",
                     )
                 )
                 family.labels.append(label)

@@ -1,4 +1,4 @@
-"""Questions 1 to 3 of the lab, answered from the runs' own files.
+"""Questions 1 and 2 of the lab, answered from the runs' own files.
 
 Each function returns Markdown lines; every number in them is read from a run's metrics.json,
 config.yaml or params.md, and each section names the runs it used.
@@ -11,11 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
 from mnistlab.analysis.run_rows import RunRow
-from mnistlab.terminal import percent
-
-Q3_FIGURE = "q3_accuracy_vs_weights.png"
 
 # (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it.
 RMSPROP = [
@@ -131,91 +127,3 @@ def _missing(row: RunRow | None) -> str:
     if row is None:
         return "Not part of this lab's configuration."
     return f"Its run failed ({row.path}): {row.reason or row.status}."
-
-
-def _model_label(row: RunRow) -> str:
-    run = row.metrics["run"]
-    data = "Fashion-MNIST" if run["dataset"] == "fashion" else "MNIST"
-    return f"{run['model'].upper()} on {data}" + (" HOG" if run["features"] == "hog" else "")
-
-
-def question_3(
-    rows: list[RunRow],
-    notebook: dict[str, RunRow],
-    configs: dict[Path, dict[str, Any]],
-    out_dir: Path,
-) -> list[str]:
-    """Test accuracy against weights for every run, and what it says about depth and capacity."""
-    done = sorted((r for r in rows if r.ok), key=lambda r: r.metrics["run"]["parameters"])
-    lines = ["## Question 3: do deep networks have more capacity than shallow ones?", ""]
-    if not done:
-        return [*lines, "No run completed, so there is nothing to compare.", ""]
-    groups: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for row in done:
-        groups[_model_label(row)].append((row.metrics["run"]["parameters"], row.test_acc))
-    marked = {
-        f"notebook {name}": (row.metrics["run"]["parameters"], row.test_acc)
-        for name, row in notebook.items()
-        if row.ok
-    }
-    save_figure(
-        accuracy_weights_figure(groups, marked, "Test accuracy against trainable weights"),
-        out_dir / Q3_FIGURE,
-    )
-    lines += [
-        *_capacity_answer(done, notebook, configs),
-        "",
-        f"![test accuracy against trainable weights, every run of this report]({Q3_FIGURE})",
-        "",
-        "| weights | test accuracy | model | variant | run |",
-        "|---:|---:|---|---|---|",
-    ]
-    for row in done:
-        lines.append(
-            f"| {row.metrics['run']['parameters']:,} | {percent(row.test_acc)} | {_model_label(row)} | "
-            f"`{row.label}` | {link(row.path, out_dir)} |"
-        )
-    return [*lines, ""]
-
-
-def _layers(n: int, what: str) -> str:
-    return f"{n} {what}{'s' if n != 1 else ''}"
-
-
-def _capacity_answer(
-    done: list[RunRow], notebook: dict[str, RunRow], configs: dict[Path, dict[str, Any]]
-) -> list[str]:
-    mlp, cnn = notebook.get("mlp"), notebook.get("cnn")
-    if not (mlp and cnn and mlp.ok and cnn.ok):
-        return ["The notebook's MLP and CNN runs are both needed to answer; one is missing."]
-    w_mlp, w_cnn = mlp.metrics["run"]["parameters"], cnn.metrics["run"]["parameters"]
-    cnn_net, mlp_net = configs[cnn.path]["model"]["net"], configs[mlp.path]["model"]["net"]
-    ratio = w_mlp / w_cnn
-    verdict = (
-        "Yes, in the sense that matters here: capacity per weight."
-        if cnn.test_acc >= mlp.test_acc
-        else "Not in these runs:"
-    )
-    lines = [
-        f"{verdict} The deeper network (the notebook's CNN: "
-        f"{_layers(len(cnn_net['filters']), 'convolution')}, then "
-        f"{_layers(len(cnn_net['dense']), 'hidden dense layer')}) reaches "
-        f"{percent(cnn.test_acc)} test accuracy with {w_cnn:,} weights; the shallow MLP "
-        f"({_layers(len(mlp_net['hidden']), 'hidden layer')}) reaches {percent(mlp.test_acc)} "
-        f"with {w_mlp:,}, "
-        f"{ratio:.0f} times as many. A convolution reuses its few weights at every position of "
-        "the image, so depth buys features (strokes, then parts of digits) that a single wide "
-        "layer must learn pixel by pixel."
-    ]
-    shallow = [r for r in done if _model_label(r) == "MLP on MNIST"]
-    if len(shallow) > 1:
-        weights = [r.metrics["run"]["parameters"] for r in shallow]
-        accuracies = [r.test_acc for r in shallow]
-        closes = max(accuracies) >= cnn.test_acc
-        lines.append(
-            f"The {len(shallow)} MLP runs on MNIST pixels, from {min(weights):,} to {max(weights):,} "
-            f"weights, score between {percent(min(accuracies))} and {percent(max(accuracies))}: "
-            + ("width can match the CNN, at many times its weights." if closes
-               else "widening the shallow network does not reach the CNN.")
-        )  # fmt: skip
-    return [" ".join(lines)]

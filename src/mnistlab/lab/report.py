@@ -8,8 +8,9 @@ from typing import Any
 import yaml
 
 from mnistlab.analysis.run_rows import RunRow, read_run
+from mnistlab.lab.capacity import question_3
 from mnistlab.lab.plan import Family
-from mnistlab.lab.questions import link, question_1, question_2, question_3
+from mnistlab.lab.questions import link, question_1, question_2
 from mnistlab.lab.sweeps import fashion_section, sweep_section
 
 REPORT_MD = "lab_report.md"
@@ -39,11 +40,10 @@ def write_lab_report(
     intro: str,
 ) -> Path:
     """Write lab_report.md and its own figures into `out_dir`; return the report's path."""
-    notebook = {
-        f.name.removeprefix("notebook "): rows[f.name][0]
-        for f in families
-        if f.question == "notebook"
+    replicates = {  # each notebook model's runs, one per seed of lab.seeds
+        f.name.removeprefix("notebook "): rows[f.name] for f in families if f.question == "notebook"
     }
+    notebook = {name: runs[0] for name, runs in replicates.items()}
     by_path: dict[Path, RunRow] = {}  # a run in two families keeps its first label (the notebook's)
     for family in families:
         for row in rows[family.name]:
@@ -61,7 +61,7 @@ def write_lab_report(
         lines += ["", "The sections below use the runs that completed.", ""]
     lines += question_1(done, configs)
     lines += question_2(notebook, out_dir)
-    lines += question_3(unique, notebook, configs, out_dir)
+    lines += question_3(unique, replicates, configs, out_dir)
     lines += [
         "## Question 4: three experiments, their variants, and the digits they confuse",
         "",
@@ -77,7 +77,7 @@ def write_lab_report(
 
     lines += sweeps("q4")
     lines += ["## Question 5: a CNN on Fashion-MNIST", ""]
-    lines += fashion_section(notebook.get("fashion"), out_dir)
+    lines += fashion_section(replicates.get("fashion"), replicates.get("cnn"), out_dir)
     lines += sweeps("q5")
     path = out_dir / REPORT_MD
     path.write_text("\n".join(lines) + "\n")

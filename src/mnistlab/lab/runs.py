@@ -21,7 +21,10 @@ from mnistlab.lab.plan import PlannedRun, result_key
 from mnistlab.terminal import console
 
 # What the report reads in a run's folder; a run without one of them is not reused.
-NEEDED_FILES = ("metrics.json", "config.yaml", "params.md", "confusion_matrix.png", "mistakes.png")
+NEEDED_FILES = (
+    "metrics.json", "config.yaml", "params.md", "confusion_matrix.png", "mistakes.png",
+    "predictions.npz",  # the per-example results every comparison is computed from
+)  # fmt: skip
 
 
 def completed_runs(log_dir: Path) -> dict[str, Path]:

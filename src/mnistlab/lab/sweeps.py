@@ -6,13 +6,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mnistlab.analysis.certainty import variants_markdown
-from mnistlab.analysis.comparison import ranked_variants
+from mnistlab.analysis.certainty import (
+    acc_interval,
+    f1_text,
+    test_acc_text,
+    variant_accuracy,
+    variants_markdown,
+)
+from mnistlab.analysis.comparison import Variant, ranked_variants
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
 from mnistlab.lab.questions import link
-from mnistlab.terminal import percent
 
 
 def picture(run_dir: Path, name: str, out_dir: Path, alt: str) -> str:
@@ -36,7 +41,7 @@ def sweep_section(
         *table_markdown(rows, log_dir, link_from=out_dir),
         "",
     ]
-    over_seeds = variants_markdown(ranked_variants(done))
+    over_seeds = variants_markdown(ranked_variants(done), heading="####")
     lines += [*over_seeds, ""] if over_seeds else []
     if not done:
         return lines
@@ -70,8 +75,12 @@ def _pairs(row: RunRow) -> str:
     return "; ".join(p["text"] for p in pairs) if pairs else "nothing"
 
 
-def fashion_section(row: RunRow | None, out_dir: Path) -> list[str]:
-    """The notebook's CNN on Fashion-MNIST: curves, test scores, F1 per class, confusions."""
+def fashion_section(
+    fashion: list[RunRow] | None, mnist: list[RunRow] | None, out_dir: Path
+) -> list[str]:
+    """The notebook's CNN on Fashion-MNIST (its runs, one per seed): curves, test scores with
+    their intervals, F1 per class, confusions, and how it compares with the same CNN on MNIST."""
+    row = fashion[0] if fashion else None
     if row is None or not row.ok:
         reason = "not part of this lab's configuration" if row is None else row.reason
         return [f"The notebook's CNN on Fashion-MNIST is missing: {reason}.", ""]
@@ -83,11 +92,11 @@ def fashion_section(row: RunRow | None, out_dir: Path) -> list[str]:
         "",
         picture(row.path, "curves.png", out_dir, "loss and accuracy per epoch"),
         "",
-        "| test accuracy | macro F1 | test loss | test images |",
+        "| test accuracy (95% interval) | macro F1 (95% interval) | test loss | test images |",
         "|---:|---:|---:|---:|",
-        f"| {percent(test['acc'])} | {test['f1_macro']:.4f} | {test['loss']:.4f} | "
-        f"{test['size']:,} |",
+        f"| {test_acc_text(row)} | {f1_text(test)} | {test['loss']:.4f} | {test['size']:,} |",
         "",
+        *_against_mnist(fashion, mnist),
         "| category | F1 |",
         "|---|---:|",
         *[f"| {name} | {value:.4f} |" for name, value in test["f1_per_class"].items()],
@@ -102,3 +111,33 @@ def fashion_section(row: RunRow | None, out_dir: Path) -> list[str]:
         "",
     ]
     return lines
+
+
+def _against_mnist(fashion: list[RunRow], mnist: list[RunRow] | None) -> list[str]:
+    """Fashion-MNIST against MNIST for the same CNN: two test sets, so no paired test; their
+    intervals, and whether they overlap."""
+    done = [r for r in mnist or [] if r.ok]
+    if not done:
+        return []
+    on_fashion = Variant("Fashion-MNIST", [r for r in fashion if r.ok])
+    on_mnist = Variant("MNIST", done)
+    intervals = []
+    for variant in (on_fashion, on_mnist):
+        if len(variant.runs) > 1:
+            intervals.append(variant.test_accuracy().mean_interval())
+        else:
+            intervals.append(acc_interval(variant.runs[0].metrics["test"]))
+    (f_low, f_high), (m_low, m_high) = intervals
+    apart = f_high < m_low or m_high < f_low
+    gap = 100 * (on_mnist.test_accuracy().mean - on_fashion.test_accuracy().mean)
+    return [
+        f"The same network on MNIST: {variant_accuracy(on_mnist)}; on Fashion-MNIST "
+        f"{variant_accuracy(on_fashion)}. Two different test sets, so no paired test: "
+        + (
+            f"the 95% intervals do not overlap, and Fashion-MNIST costs it about {gap:.1f} "
+            "points of accuracy."
+            if apart
+            else "the 95% intervals overlap, so these runs cannot tell the two apart."
+        ),
+        "",
+    ]

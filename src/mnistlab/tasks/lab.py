@@ -22,6 +22,8 @@ def check_lab_values(lab: DictConfig) -> None:
         ("epochs", "how many epochs every run trains (a preview)", "E.g. lab.epochs=2, or null."),
         ("variants", "how many variants of each sweep the lab runs (a preview)",
          "E.g. lab.variants=2, or null for all."),
+        ("seeds", "how many seeds each run is repeated with (replicates)",
+         "E.g. lab.seeds=3, or 1 for one run of each."),
     ):  # fmt: skip
         if lab[key] is not None:
             whole_number(f"lab.{key}", lab[key], what, hint=hint)
@@ -60,6 +62,12 @@ def _intro(lab: DictConfig, needed: int, reused: int, ran: int, failed: int) -> 
     preview += [f"lab.overrides={list(lab.overrides)}"] if lab.overrides else []
     if preview:
         text += f" **A preview** ({', '.join(preview)}): not the lab's full settings."
+    if (lab.seeds or 1) > 1:
+        text += (
+            f" Each run was made with {lab.seeds} seeds (the configured one, then "
+            f"{', '.join(map(str, range(1, lab.seeds)))}): runs that differ only in their seed "
+            "are replicates, compared over seeds."
+        )
     return text
 
 

@@ -42,17 +42,24 @@ def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path |
 
 
 def record_predictions(
-    net: nn.Module, datamodule: Any, out_dir: Path
+    net: nn.Module, datamodule: Any, out_dir: Path, results: dict[str, Any]
 ) -> dict[str, SplitPredictions]:
     """Score the validation and test sets once more, example by example, with the model as
-    tested, and write predictions.npz (rank zero only; the time it took goes in the run's facts)."""
+    tested, and write predictions.npz (rank zero only). For the test set, the examples the test
+    pass scored (`results`' confusion matrix counts them: all, unless trainer.limit_test_batches
+    cut it, and the test loader keeps the set's order); for validation, every image."""
     if not is_rank_zero():
         return {}
     tensors = datamodule.tensors
+    tested = int(np.asarray(results["confusion_matrix"]).sum())
+    kept = {"val": len(tensors["val_y"]), "test": tested}
     splits = {
         split: split_predictions(
-            net, tensors[f"{split}_x"], tensors[f"{split}_y"], datamodule.indices[split]
-        )
+            net,
+            tensors[f"{split}_x"][: kept[split]],
+            tensors[f"{split}_y"][: kept[split]],
+            datamodule.indices[split][: kept[split]],
+        )  # fmt: skip
         for split in SPLITS
     }
     write_predictions(out_dir, splits)
