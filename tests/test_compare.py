@@ -58,6 +58,8 @@ def test_each_run_keeps_its_per_example_results_for_validation_and_test(sweep):
     # The validation images are held out of the training images, by the run's seeded split.
     assert len(set(val.index.tolist())) == 5_000 and val.index.max() < 60_000
     assert val.accuracy == pytest.approx(metrics["val"]["acc"], abs=1e-6)
+    # The weights tested are the last epoch's: their validation accuracy is the objective's.
+    assert val.accuracy == pytest.approx(metrics["run"]["objective"]["value"], abs=1e-6)
 
 
 def test_every_accuracy_in_a_run_carries_its_wilson_interval(sweep):

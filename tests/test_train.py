@@ -9,12 +9,14 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from conftest import TINY, need_fashion, read_metrics, run_script, single_run_dir
+from mnistlab.analysis.predictions import read_predictions
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +134,14 @@ def test_eval_of_the_last_checkpoint_equals_the_test_metrics_printed_by_training
     assert evaluated["test"]["acc"] == trained["test"]["acc"]
     assert evaluated["test"]["f1_macro"] == trained["test"]["f1_macro"]
     assert evaluated["confusion_matrix"] == trained["confusion_matrix"]
+    # The per-example files agree: training kept its test and last validation passes' outputs,
+    # eval scored both sets anew.
+    kept, scored = read_predictions(run_dir), read_predictions(single_run_dir(tmp_path, "eval"))
+    for split in ("val", "test"):
+        assert np.array_equal(kept[split].index, scored[split].index)
+        assert np.array_equal(kept[split].predicted, scored[split].predicted)
+        assert np.allclose(kept[split].probabilities, scored[split].probabilities, atol=1e-3)
+    assert evaluated["val"] == trained["val"]
 
 
 def test_the_same_seed_gives_the_same_test_metrics(runs, tmp_path):

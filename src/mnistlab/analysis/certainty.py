@@ -109,9 +109,12 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
             "p < 0.05)."
         )
     if ties.untested:
+        named = [f"`{v.label}`" for v in ties.untested[:5]]
+        more = len(ties.untested) - len(named)
         lines.append(
             "Not tested against the best (no per-example results, or other validation images): "
-            + ", ".join(f"`{v.label}`" for v in ties.untested)
+            + ", ".join(named)
+            + (f" and {more} more" if more else "")
             + "."
         )
     return lines

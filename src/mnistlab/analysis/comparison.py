@@ -198,17 +198,14 @@ def ties_on_validation(ranked: list[Variant]) -> Ties:
     """Compare the best variant on validation with each other one on the validation images
     (McNemar for single runs, over seeds for replicates; Holm for testing them together).
     Validation data only: the test set chooses nothing."""
-    results, untested = [], []
+    tested, untested = [], []
     for other in ranked[1:]:
         try:
-            results.append(compare(ranked[0], other, "val"))
+            tested.append((other, compare(ranked[0], other, "val")))
         except UserError:
             untested.append(other)
-    corrected(results)
-    by_label = {v.label: v for v in ranked}
-    tied = [ranked[0]] + [
-        by_label[r.b] for r in results if r.verdict() == "no detectable difference"
-    ]
+    results = corrected([result for _, result in tested])
+    tied = [ranked[0]] + [v for v, r in tested if r.verdict() == "no detectable difference"]
     pick = min(tied, key=lambda v: (v.weights, -v.rank))
     return Ties(tied, untested, results, pick)
 

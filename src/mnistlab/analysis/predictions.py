@@ -55,12 +55,18 @@ def split_predictions(
             chunks = [net(x[i : i + batch_size]).softmax(1) for i in range(0, len(x), batch_size)]
     finally:
         net.train(was_training)
-    probabilities = torch.cat(chunks).float()
+    return probabilities_to_predictions(torch.cat(chunks), y, index)
+
+
+def probabilities_to_predictions(probabilities: Any, y: Any, index: Any) -> SplitPredictions:
+    """SplitPredictions from a model's class probabilities (a tensor, examples x classes) for
+    the examples labelled `y` at `index` in their source."""
+    probabilities = probabilities.float().cpu()
     return SplitPredictions(
         index=index.cpu().numpy().astype(np.int32),
         label=y.cpu().numpy().astype(np.uint8),
-        predicted=probabilities.argmax(1).cpu().numpy().astype(np.uint8),
-        probabilities=probabilities.cpu().numpy(),
+        predicted=probabilities.argmax(1).numpy().astype(np.uint8),
+        probabilities=probabilities.numpy(),
     )
 
 

@@ -52,6 +52,11 @@ class RunRecorder(pl.Callback):
         self.first_batch_unix: float | None = None
         self.confusion = MulticlassConfusionMatrix(len(self.class_names))
         self.pictures: dict[str, np.ndarray] = {}  # file name: RGB pixels, drawn once
+        # Each example's class probabilities and label from the test pass and the latest
+        # validation pass, in the set's order, for predictions.npz (one process only: with
+        # several, each sees a shard, and the run scores the set again).
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._last_step = 0
         self._epoch_started = 0.0
         self._training_closed = False
@@ -116,13 +121,21 @@ class RunRecorder(pl.Callback):
         self._log(trainer, values)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._kept = []
         if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.is_last_batch:
             # Before validation and the checkpoint written after it.
             self._close_training(trainer, pl_module)
 
+    def on_validation_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._keep(trainer, outputs)
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
+        self._store("val", trainer)
         values = _scalars(trainer.callback_metrics, VAL_KEYS)
         self._row(trainer).update(values)
         self._log(trainer, values)
@@ -131,19 +144,37 @@ class RunRecorder(pl.Callback):
         self._close_training(trainer, pl_module)
         self._row(trainer)["epoch/time_s"] = round(time.perf_counter() - self._epoch_started, 3)
 
+    # Each example's outputs, kept per pass.
+    def _keep(self, trainer: pl.Trainer, outputs: Any) -> None:
+        if trainer.world_size == 1 and outputs:
+            self._kept.append((outputs["probabilities"].float().cpu(), outputs["target"].cpu()))
+
+    def _store(self, split: str, trainer: pl.Trainer) -> None:
+        """The pass's outputs, and the optimizer step whose weights made them."""
+        if self._kept:
+            probabilities, labels = zip(*self._kept, strict=True)
+            self.outputs[split] = {
+                "probabilities": torch.cat(probabilities), "label": torch.cat(labels),
+                "step": trainer.global_step,
+            }  # fmt: skip
+        self._kept = []
+
     # Test.
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.confusion = self.confusion.to(pl_module.device)
         self.confusion.reset()
+        self._kept = []
 
     def on_test_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any
     ) -> None:
         self.confusion.update(outputs["preds"], outputs["target"])
+        self._keep(trainer, outputs)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = trainer.callback_metrics
         confusion = self.confusion.compute().long().cpu()  # gathered across processes
+        self._store("test", trainer)
         prefix = "test/f1/"
         self.test = {
             "loss": float(metrics["test/loss"]),

@@ -190,8 +190,9 @@ class Classifier(pl.LightningModule):
         metrics.update(logits, y)
         return logits
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, self.val_metrics, self.val_loss)
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self._eval_step(batch, self.val_metrics, self.val_loss)
+        return {"target": batch[1], "probabilities": logits.softmax(1)}
 
     def on_validation_epoch_end(self) -> None:
         scores, loss = self.val_metrics.compute(), self.val_loss.compute()
@@ -202,7 +203,7 @@ class Classifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self._eval_step(batch, self.test_metrics, self.test_loss)
-        return {"preds": logits.argmax(1), "target": batch[1]}
+        return {"preds": logits.argmax(1), "target": batch[1], "probabilities": logits.softmax(1)}
 
     def on_test_epoch_end(self) -> None:
         scores, loss = self.test_metrics.compute(), self.test_loss.compute()

@@ -39,7 +39,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, [recorder])
     module = Classifier(net, optimizer=None, class_names=datamodule.class_names, data=data)
     trainer.test(module, datamodule=datamodule, verbose=False)
-    predictions = record_predictions(net, datamodule, out_dir, recorder.test)
+    predictions = record_predictions(net, datamodule, out_dir, recorder)
     trained = history(checkpoint)
     run = {
         "task": "eval",

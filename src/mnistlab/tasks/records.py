@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from mnistlab.analysis.params import (
@@ -16,8 +17,8 @@ from mnistlab.analysis.params import (
 )
 from mnistlab.analysis.predictions import (
     PREDICTIONS,
-    SPLITS,
     SplitPredictions,
+    probabilities_to_predictions,
     split_predictions,
     write_predictions,
 )
@@ -42,28 +43,45 @@ def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path |
 
 
 def record_predictions(
-    net: nn.Module, datamodule: Any, out_dir: Path, results: dict[str, Any]
+    net: nn.Module, datamodule: Any, out_dir: Path, recorder: Any, final_step: int | None = None
 ) -> dict[str, SplitPredictions]:
-    """Score the validation and test sets once more, example by example, with the model as
-    tested, and write predictions.npz (rank zero only). For the test set, the examples the test
-    pass scored (`results`' confusion matrix counts them: all, unless trainer.limit_test_batches
-    cut it, and the test loader keeps the set's order); for validation, every image."""
+    """Each example's results, written to predictions.npz (rank zero only).
+
+    Test: the examples the test pass scored (its confusion matrix counts them: all, unless
+    trainer.limit_test_batches cut it; the test loader keeps the set's order), with the
+    probabilities that pass computed. Validation: every image, with the model as tested: the
+    last validation pass's probabilities when it ran after the `final_step` (training's last
+    optimizer step) and the model gives the same on its first images again (whatever a callback
+    did to the weights since), else scored anew.
+    """
     if not is_rank_zero():
         return {}
-    tensors = datamodule.tensors
-    tested = int(np.asarray(results["confusion_matrix"]).sum())
-    kept = {"val": len(tensors["val_y"]), "test": tested}
-    splits = {
-        split: split_predictions(
-            net,
-            tensors[f"{split}_x"][: kept[split]],
-            tensors[f"{split}_y"][: kept[split]],
-            datamodule.indices[split][: kept[split]],
-        )  # fmt: skip
-        for split in SPLITS
-    }
+    tensors, index, kept = datamodule.tensors, datamodule.indices, recorder.outputs
+    tested = int(np.asarray(recorder.test["confusion_matrix"]).sum())
+    splits = {}
+    for split, size in (("val", len(tensors["val_y"])), ("test", tested)):
+        x, y, where = (
+            tensors[f"{split}_x"][:size],
+            tensors[f"{split}_y"][:size],
+            index[split][:size],
+        )
+        outputs = kept.get(split)
+        if (
+            outputs
+            and torch.equal(outputs["label"], y.cpu())
+            and (split == "test" or (outputs["step"] == final_step and _same(net, x, outputs)))
+        ):
+            splits[split] = probabilities_to_predictions(outputs["probabilities"], y, where)
+        else:
+            splits[split] = split_predictions(net, x, y, where)
     write_predictions(out_dir, splits)
     return splits
+
+
+def _same(net: nn.Module, x: torch.Tensor, outputs: dict[str, Any], check: int = 500) -> bool:
+    """Whether `net` gives the kept probabilities again on the first `check` inputs."""
+    again = split_predictions(net, x[:check], outputs["label"][:check], torch.arange(check))
+    return np.allclose(again.probabilities, outputs["probabilities"][:check].numpy(), atol=1e-4)
 
 
 def finish_run(
