@@ -43,6 +43,18 @@ class Variant:
     def weights(self) -> int:
         return self.runs[0].metrics["run"]["parameters"]
 
+    def validation_accuracy(self) -> tuple[float, float] | None:
+        """The tested weights' validation accuracy and its standard error: a binomial one for a
+        single run, the mean's over seeds (None for runs older than per-example results)."""
+        scores = [r.metrics.get("val") for r in self.runs]
+        if not all(scores):
+            return None
+        accuracies = Replicates([s["acc"] for s in scores])
+        if accuracies.n == 1:
+            p, n = accuracies.mean, scores[0]["size"]
+            return p, float(np.sqrt(p * (1 - p) / n))
+        return accuracies.mean, accuracies.std / float(np.sqrt(accuracies.n))
+
     def test_accuracy(self) -> Replicates:
         return Replicates([r.test_acc for r in self.runs])
 
@@ -189,9 +201,12 @@ class Ties:
     tied: list[Variant]  # the best on validation first
     untested: list[Variant]  # no per-example results, or not on the same validation images
     results: list[Result]  # the best against each tested variant, Holm-corrected
-    pick: Variant  # among the tied: the fewest weights, then the best on validation
+    pick: Variant  # the one-standard-error rule among the tied
 
-    RULE = "the fewest weights, then the better validation score"
+    RULE = (
+        "the one-standard-error rule: the fewest weights among them whose validation accuracy is "
+        "within one standard error of the best's, then the better validation score"
+    )
 
 
 def ties_on_validation(ranked: list[Variant]) -> Ties:
@@ -206,8 +221,19 @@ def ties_on_validation(ranked: list[Variant]) -> Ties:
             untested.append(other)
     results = corrected([result for _, result in tested])
     tied = [ranked[0]] + [v for v, r in tested if r.verdict() == "no detectable difference"]
-    pick = min(tied, key=lambda v: (v.weights, -v.rank))
-    return Ties(tied, untested, results, pick)
+    return Ties(tied, untested, results, one_standard_error(tied))
+
+
+def one_standard_error(tied: list[Variant]) -> Variant:
+    """The simplest variant within one standard error of the best's validation accuracy
+    (Breiman et al., 1984): among variants a test cannot tell apart, a much weaker one may
+    hide behind a weak test (three seeds give little power), so closeness is asked as well."""
+    best = tied[0].validation_accuracy()
+    if best is None:
+        return tied[0]
+    floor = best[0] - best[1]
+    close = [v for v in tied if (v.validation_accuracy() or (float("-inf"),))[0] >= floor]
+    return min(close, key=lambda v: (v.weights, -v.rank))
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
