@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.analysis.comparison import Result, Ties, Variant
+from mnistlab.analysis.comparison import Result, Variant
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.stats import accuracy_interval
+from mnistlab.analysis.ties import Ties
 from mnistlab.terminal import points_interval, with_interval
 
 

@@ -20,12 +20,13 @@ from mnistlab.analysis.certainty import (
     ties_sentences,
     variants_markdown,
 )
-from mnistlab.analysis.comparison import ranked_variants, ties_on_validation
+from mnistlab.analysis.comparison import ranked_variants
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.analysis.search_report import search_markdown
 from mnistlab.analysis.search_trials import read_search
+from mnistlab.analysis.ties import ties_on_validation
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
 

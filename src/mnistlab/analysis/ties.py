@@ -1,0 +1,53 @@
+"""Which variants validation cannot tell apart from the best, and the one a stated rule picks.
+
+Validation data only: the test set chooses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mnistlab.analysis.comparison import Result, Variant, compare, corrected
+from mnistlab.errors import UserError
+
+
+@dataclass
+class Ties:
+    """Which variants validation cannot tell apart from the best, and the one a rule picks."""
+
+    tied: list[Variant]  # the best on validation first
+    untested: list[Variant]  # no per-example results, or not on the same validation images
+    results: list[Result]  # the best against each tested variant, Holm-corrected
+    pick: Variant  # the one-standard-error rule among the tied
+
+    RULE = (
+        "the one-standard-error rule: the fewest weights among them whose validation accuracy is "
+        "within one standard error of the best's, then the better validation score"
+    )
+
+
+def ties_on_validation(ranked: list[Variant]) -> Ties:
+    """Compare the best variant on validation with each other one on the validation images
+    (McNemar for single runs, over seeds for replicates; Holm for testing them together).
+    Validation data only: the test set chooses nothing."""
+    tested, untested = [], []
+    for other in ranked[1:]:
+        try:
+            tested.append((other, compare(ranked[0], other, "val")))
+        except UserError:
+            untested.append(other)
+    results = corrected([result for _, result in tested])
+    tied = [ranked[0]] + [v for v, r in tested if r.verdict() == "no detectable difference"]
+    return Ties(tied, untested, results, one_standard_error(tied))
+
+
+def one_standard_error(tied: list[Variant]) -> Variant:
+    """The simplest variant within one standard error of the best's validation accuracy
+    (Breiman et al., 1984): among variants a test cannot tell apart, a much weaker one may
+    hide behind a weak test (three seeds give little power), so closeness is asked as well."""
+    best = tied[0].validation_accuracy()
+    if best is None:
+        return tied[0]
+    floor = best[0] - best[1]
+    close = [v for v in tied if (v.validation_accuracy() or (float("-inf"),))[0] >= floor]
+    return min(close, key=lambda v: (v.weights, -v.rank))
