@@ -58,3 +58,16 @@ def read_run(run_dir: Path, label: str = "") -> RunRow:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     state = status.get("status", "completed" if metrics else "unknown")
     return RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics, label)
+
+
+def collect_runs(folder: Path) -> list[RunRow]:
+    """Every run under `folder`: one with a status.json or a metrics.json."""
+    folder = Path(folder)
+    dirs = {p.parent for name in ("status.json", "metrics.json") for p in folder.rglob(name)}
+    rows = [read_run(run_dir) for run_dir in sorted(dirs)]
+    # Label each run by what sets it apart: the overrides not shared by every run.
+    common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
+    for row in rows:
+        own = [o for o in row.overrides if o not in common]
+        row.label = " ".join(own) or str(row.path.relative_to(folder)) or row.path.name
+    return rows

@@ -23,25 +23,12 @@ from mnistlab.analysis.certainty import (
 from mnistlab.analysis.comparison import ranked_variants
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
-from mnistlab.analysis.run_rows import RunRow, read_run
+from mnistlab.analysis.run_rows import RunRow, collect_runs
 from mnistlab.analysis.search_report import search_markdown
 from mnistlab.analysis.search_trials import read_search
 from mnistlab.analysis.ties import ties_on_validation
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
-
-
-def collect_runs(folder: Path) -> list[RunRow]:
-    """Every run under `folder`: one with a status.json or a metrics.json."""
-    folder = Path(folder)
-    dirs = {p.parent for name in ("status.json", "metrics.json") for p in folder.rglob(name)}
-    rows = [read_run(run_dir) for run_dir in sorted(dirs)]
-    # Label each run by what sets it apart: the overrides not shared by every run.
-    common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
-    for row in rows:
-        own = [o for o in row.overrides if o not in common]
-        row.label = " ".join(own) or str(row.path.relative_to(folder)) or row.path.name
-    return rows
 
 
 def _columns(row: RunRow, folder: Path) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from mnistlab.analysis.comparison import (
     ranked_variants,
     run_folders,
 )
-from mnistlab.analysis.run_rows import read_run
-from mnistlab.analysis.sweep_report import collect_runs
+from mnistlab.analysis.run_rows import collect_runs, read_run
 from mnistlab.errors import UserError
 from mnistlab.terminal import console, percent, points_interval
 
