@@ -223,6 +223,7 @@ def main() -> int:
             )  # fmt: skip
         console.print(cost)
 
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"Written to {args.out}")
     met = all(r["met"] for r in results["experiments"].values()) and hog_result["met"]
