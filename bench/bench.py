@@ -55,7 +55,8 @@ TARGETS = {
     "hog_speedup": 25.0,
     "startup_seconds": 2.0,
     "augment_cost": 0.15,
-    "predictions_share": 0.01,  # of a run's wall time: the per-example files every comparison reads
+    # Of a run's wall time: the per-example file every comparison reads, and the intervals.
+    "predictions_share": 0.01,
 }
 # Augmentation runs on each training minibatch: its cost, normal runs with and without it.
 AUGMENT = {"CNN on MNIST": "augment=digits", "CNN on Fashion-MNIST": "augment=fashion"}
@@ -158,7 +159,7 @@ def main() -> int:
         "test acc plain / project",
         "first batch",
         "peak RSS",
-        "per-example files",
+        "per-example file, intervals",
     ):
         table.add_column(column, justify="left" if column in ("",) else "right")
     for name, r in results["experiments"].items():

@@ -124,15 +124,23 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
 def result_text(result: Result) -> str:
     """'+0.50 pts (+0.31 to +0.70), p 1.2e-06: significant': A minus B, its interval, the
     (Holm-corrected, where several were tested) p-value and what it means at the 5% level."""
-    p = result.p_value if result.adjusted is None else result.adjusted
-    words = "not significant" if result.verdict() == "no detectable difference" else "significant"
-    return f"{points_interval(result.difference, result.low, result.high)}, p {p:.2g}: {words}"
+    words = "significant" if result.detected else "not significant"
+    return (
+        f"{points_interval(result.difference, result.low, result.high)}, p {result.p:.2g}: {words}"
+    )
 
 
 def variant_accuracy(variant: Variant) -> str:
     """One run's test accuracy with its Wilson interval; over seeds, the mean with the interval
     of the mean."""
-    if len(variant.runs) == 1:
-        return test_acc_text(variant.runs[0])
     test = variant.test_accuracy()
-    return f"{with_interval(test.mean, test.mean_interval())} (mean of {test.n} seeds)"
+    text = with_interval(test.mean, variant_interval(variant))
+    return text if test.n == 1 else f"{text} (mean of {test.n} seeds)"
+
+
+def variant_interval(variant: Variant) -> tuple[float, float] | None:
+    """The 95% interval of a variant's test accuracy: one run's Wilson interval, or over seeds
+    the t interval of the mean."""
+    if len(variant.runs) == 1:
+        return acc_interval(variant.runs[0].metrics["test"])
+    return variant.test_accuracy().mean_interval()

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as scipy_stats
 
-from mnistlab.analysis.predictions import SplitPredictions, read_predictions
+from mnistlab.analysis.predictions import SplitPredictions
 from mnistlab.analysis.run_rows import RunRow
-from mnistlab.analysis.stats import ALPHA, Replicates, compare_paired, holm
+from mnistlab.analysis.stats import ALPHA, Replicates, compare_paired, holm, verdict
 from mnistlab.errors import UserError
 
 SEED = "seed="
@@ -61,7 +61,7 @@ class Variant:
     def predictions(self, split: str) -> list[SplitPredictions]:
         found = []
         for row in self.runs:
-            splits = read_predictions(row.path)
+            splits = row.predictions()
             if split not in splits:
                 raise UserError(
                     f"{row.path} has no per-example results for its {split} set (predictions.npz, "
@@ -106,12 +106,18 @@ class Result:
     only: tuple[int, int] | None = None  # examples only A gets right, only B (single runs)
     adjusted: float | None = None  # Holm's, when several pairs were tested together
 
+    @property
+    def p(self) -> float:
+        """The p-value the verdict uses: Holm's when several pairs were tested together."""
+        return self.p_value if self.adjusted is None else self.adjusted
+
+    @property
+    def detected(self) -> bool:
+        """Whether the difference is one the test can tell from noise (at the 5% level)."""
+        return self.p < ALPHA
+
     def verdict(self, a: str = "", b: str = "") -> str:
-        """In words, at the 5% level (Holm's p when several pairs were tested together)."""
-        p = self.p_value if self.adjusted is None else self.adjusted
-        if p >= ALPHA:
-            return "no detectable difference"
-        return f"{a or self.a} is better" if self.difference > 0 else f"{b or self.b} is better"
+        return verdict(self.difference, self.p, a or self.a, b or self.b)
 
 
 def same_examples(

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from mnistlab.analysis.predictions import SplitPredictions, read_predictions
 from mnistlab.objectives import lower_is_better
 
 
@@ -20,6 +21,15 @@ class RunRow:
     reason: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    _predictions: dict[str, SplitPredictions] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def predictions(self) -> dict[str, SplitPredictions]:
+        """The run's per-example results by split, read once ({} for a run without them)."""
+        if self._predictions is None:
+            self._predictions = read_predictions(self.path)
+        return self._predictions
 
     @property
     def ok(self) -> bool:

@@ -43,7 +43,7 @@ def front_steps(front: list[RunRow]) -> tuple[dict[int, str], list[str]]:
         if result is None:
             steps[trial_of(row)] = "untested (no per-example results)"
             continue
-        same = result.verdict() == "no detectable difference"
+        same = not result.detected
         steps[trial_of(row)] = (
             f"{points_interval(result.difference, result.low, result.high)}, "
             + ("within noise" if same else "beyond noise")

@@ -16,6 +16,7 @@ CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+NO_DIFFERENCE = "no detectable difference"
 
 
 def accuracy_interval(correct: int, n: int) -> tuple[float, float]:
@@ -24,33 +25,42 @@ def accuracy_interval(correct: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
-def macro_f1(labels: np.ndarray, predicted: np.ndarray, classes: int, axis: int = -1) -> np.ndarray:
-    """Macro F1 along the last axis (classes absent from both labels and predictions score 0,
-    as torchmetrics counts them)."""
-    labels, predicted = np.moveaxis(labels, axis, -1), np.moveaxis(predicted, axis, -1)
-    rows = labels.reshape(-1, labels.shape[-1])
-    cells = rows * classes + predicted.reshape(rows.shape)  # confusion cell of each example
-    offsets = np.arange(len(rows))[:, None] * classes**2
-    counts = np.bincount((cells + offsets).ravel(), minlength=len(rows) * classes**2)
-    confusion = counts.reshape(len(rows), classes, classes)
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Macro F1 (classes absent from both labels and predictions score 0, as torchmetrics
+    counts them)."""
+    return float(_macro_f1_of_cells(_cells(labels, predicted, classes), classes))
+
+
+def _cells(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """Each example's cell of the confusion matrix, as one number."""
+    return np.asarray(labels, np.int64) * classes + np.asarray(predicted, np.int64)
+
+
+def _macro_f1_of_cells(cells: np.ndarray, classes: int, axis: int = -1) -> np.ndarray:
+    """Macro F1 of each row of confusion cells along `axis` (vectorized for the bootstrap)."""
+    rows = np.moveaxis(cells, axis, -1)
+    flat = rows.reshape(-1, rows.shape[-1])
+    offsets = np.arange(len(flat))[:, None] * classes**2
+    counts = np.bincount((flat + offsets).ravel(), minlength=len(flat) * classes**2)
+    confusion = counts.reshape(len(flat), classes, classes)
     tp = np.diagonal(confusion, axis1=1, axis2=2)
     wrong = confusion.sum(2) + confusion.sum(1) - 2 * tp  # false negatives and false positives
     denominator = 2 * tp + wrong
     f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
-    return f1.mean(1).reshape(labels.shape[:-1])
+    return f1.mean(1).reshape(rows.shape[:-1])
 
 
 def macro_f1_interval(
     labels: np.ndarray, predicted: np.ndarray, classes: int, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, float]:
-    """A percentile bootstrap interval of macro F1, resampling examples (seeded)."""
+    """A percentile bootstrap interval of macro F1, resampling examples (seeded): each example
+    resampled as its confusion cell, which carries both its label and its prediction."""
     result = stats.bootstrap(
-        (labels, predicted),
-        lambda y, p, axis: macro_f1(y, p, classes, axis),
-        paired=True,
+        (_cells(labels, predicted, classes),),
+        lambda cells, axis: _macro_f1_of_cells(cells, classes, axis),
         vectorized=True,
         n_resamples=BOOTSTRAP_RESAMPLES,
-        batch=200,
+        batch=100,
         confidence_level=CONFIDENCE,
         method="percentile",
         rng=np.random.default_rng(seed),
@@ -70,12 +80,16 @@ class PairedComparison:
     only_b: int
     p_value: float
 
-    def verdict(self, a: str = "A", b: str = "B", p_value: float | None = None) -> str:
-        """In words, at the 5% level (`p_value`: a corrected one, when many pairs are tested)."""
-        p = self.p_value if p_value is None else p_value
-        if p >= ALPHA:
-            return "no detectable difference"
-        return f"{a} is better" if self.difference > 0 else f"{b} is better"
+    def verdict(self, a: str = "A", b: str = "B") -> str:
+        return verdict(self.difference, self.p_value, a, b)
+
+
+def verdict(difference: float, p_value: float, a: str, b: str) -> str:
+    """A difference of A minus B in words, at the 5% level: "A is better", "B is better" or
+    "no detectable difference" (`p_value`: Holm's where several pairs were tested together)."""
+    if p_value >= ALPHA:
+        return NO_DIFFERENCE
+    return f"{a} is better" if difference > 0 else f"{b} is better"
 
 
 def compare_paired(

@@ -37,7 +37,7 @@ def ties_on_validation(ranked: list[Variant]) -> Ties:
         except UserError:
             untested.append(other)
     results = corrected([result for _, result in tested])
-    tied = [ranked[0]] + [v for v, r in tested if r.verdict() == "no detectable difference"]
+    tied = [ranked[0]] + [v for v, r in tested if not r.detected]
     return Ties(tied, untested, results, one_standard_error(tied))
 
 

@@ -15,11 +15,11 @@ from mnistlab.analysis.certainty import result_text, test_acc_text, variant_accu
 from mnistlab.analysis.comparison import Result, Variant, compare, ranked_variants
 from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
 from mnistlab.analysis.run_rows import RunRow
+from mnistlab.analysis.stats import NO_DIFFERENCE
 from mnistlab.errors import UserError
 from mnistlab.lab.questions import link
 
 Q3_FIGURE = "q3_accuracy_vs_weights.png"
-TIE = "no detectable difference"
 
 
 def model_label(row: RunRow) -> str:
@@ -104,7 +104,7 @@ def capacity_answer(
     verdict = result.verdict("the CNN", "the MLP") if result is not None else ""
     opening = {
         "the CNN is better": "Yes, in the sense that matters here: capacity per weight.",
-        TIE: "In capacity per weight, yes: the two are indistinguishable in test accuracy, and",
+        NO_DIFFERENCE: "In capacity per weight, yes: the two are indistinguishable in test accuracy, and",
         "the MLP is better": "Not in accuracy: the MLP is better in these runs, though",
     }.get(verdict, "By the point estimates alone (not tested):")
     lines = [
@@ -125,7 +125,7 @@ def capacity_answer(
         best = shallow[0]  # on validation: the test set chooses nothing
         wide = _tested(cnn, best)
         said = {
-            TIE: f"width matches the CNN within noise, at {best.weights / w_cnn:.0f} times its "
+            NO_DIFFERENCE: f"width matches the CNN within noise, at {best.weights / w_cnn:.0f} times its "
             "weights.",
             "the CNN is better": "widening the shallow network does not reach the CNN.",
             "the MLP is better": f"width beats the CNN, at {best.weights / w_cnn:.0f} times its "

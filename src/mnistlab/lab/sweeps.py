@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from mnistlab.analysis.certainty import (
-    acc_interval,
     f1_text,
     test_acc_text,
     variant_accuracy,
+    variant_interval,
     variants_markdown,
 )
 from mnistlab.analysis.comparison import Variant, ranked_variants
@@ -121,13 +121,7 @@ def _against_mnist(fashion: list[RunRow], mnist: list[RunRow] | None) -> list[st
         return []
     on_fashion = Variant("Fashion-MNIST", [r for r in fashion if r.ok])
     on_mnist = Variant("MNIST", done)
-    intervals = []
-    for variant in (on_fashion, on_mnist):
-        if len(variant.runs) > 1:
-            intervals.append(variant.test_accuracy().mean_interval())
-        else:
-            intervals.append(acc_interval(variant.runs[0].metrics["test"]))
-    (f_low, f_high), (m_low, m_high) = intervals
+    (f_low, f_high), (m_low, m_high) = variant_interval(on_fashion), variant_interval(on_mnist)
     apart = f_high < m_low or m_high < f_low
     gap = 100 * (on_mnist.test_accuracy().mean - on_fashion.test_accuracy().mean)
     return [

@@ -61,7 +61,7 @@ def result_table(chosen: list[Variant], results: list[Result], title: str) -> Ta
     seeds = [",".join(map(str, sorted(v.seeds))) for v in chosen]
     table.add_row("A", seeds[0], percent(results[0].accuracy_a), "", "", "reference")
     for i, r in enumerate(results, start=1):
-        p = f"{r.p_value:.3g}" + (f" (Holm {r.adjusted:.3g})" if r.adjusted is not None else "")
+        p = f"{r.p_value:.3g}" + (f" (Holm {r.p:.3g})" if r.adjusted is not None else "")
         # Shown from this row's side: its accuracy minus the reference's.
         table.add_row(
             letter(i), seeds[i], percent(r.accuracy_b),

@@ -39,7 +39,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, [recorder])
     module = Classifier(net, optimizer=None, class_names=datamodule.class_names, data=data)
     trainer.test(module, datamodule=datamodule, verbose=False)
-    predictions = record_predictions(net, datamodule, out_dir, recorder)
+    scored = time.perf_counter()
+    predictions = record_predictions(net, datamodule, recorder)
     trained = history(checkpoint)
     run = {
         "task": "eval",
@@ -50,6 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "optimizer_steps": checkpoint["global_step"],
         "test_weights": checkpoint_path.name,
         "wall_time_s": round(time.perf_counter() - started, 2),
+        "predictions_s": round(time.perf_counter() - scored, 3),
     }
     return finish_run(
         recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,9 @@ def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path |
 
 
 def record_predictions(
-    net: nn.Module, datamodule: Any, out_dir: Path, recorder: Any, final_step: int | None = None
+    net: nn.Module, datamodule: Any, recorder: Any, final_step: int | None = None
 ) -> dict[str, SplitPredictions]:
-    """Each example's results, written to predictions.npz (rank zero only).
+    """Each example's results, for predictions.npz (rank zero only; finish_run writes them).
 
     Test: the examples the test pass scored (its confusion matrix counts them: all, unless
     trainer.limit_test_batches cut it; the test loader keeps the set's order), with the
@@ -74,7 +75,6 @@ def record_predictions(
             splits[split] = probabilities_to_predictions(outputs["probabilities"], y, where)
         else:
             splits[split] = split_predictions(net, x, y, where)
-    write_predictions(out_dir, splits)
     return splits
 
 
@@ -94,12 +94,22 @@ def finish_run(
     pictures: dict[str, np.ndarray] | None = None,
     predictions: dict[str, SplitPredictions] | None = None,
 ) -> dict[str, Any]:
-    """Print the closing tables and write the run's files; return the run's summary."""
+    """Print the closing tables and write the run's files; return the run's summary.
+
+    The run's facts gain what the per-example work cost: `predictions_s` (gathering the results,
+    given, and writing their file) and `intervals_s` (the summary's intervals)."""
+    began = time.perf_counter()
     summary = run_summary(results, history, class_names, run, predictions)
+    run["intervals_s"] = round(time.perf_counter() - began, 3)
     if not is_rank_zero():
         return summary
     console.print(results_renderable(summary, run["title"]))  # first: a full disk cannot lose them
     try:
+        if predictions:
+            began = time.perf_counter()
+            write_predictions(out_dir, predictions)
+            spent = run.get("predictions_s", 0.0) + time.perf_counter() - began
+            run["predictions_s"] = round(spent, 3)
         write_run_files(out_dir, summary, run["title"], breakdown_md, pictures)
     except OSError as e:
         raise explain_write_error(e, out_dir) from e

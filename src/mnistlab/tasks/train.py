@@ -73,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
     trainer.test(module, datamodule=datamodule, verbose=False)
     scored = time.perf_counter()
-    predictions = record_predictions(module.net, datamodule, out_dir, recorder, trainer.global_step)
+    predictions = record_predictions(module.net, datamodule, recorder, trainer.global_step)
 
     run = {
         "task": "train",
