@@ -8,12 +8,19 @@ from typing import Any
 
 import torch
 
+from mnistlab import slurm
 from mnistlab.errors import ConfigError
+from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import describe
-from mnistlab.terminal import percent
+from mnistlab.terminal import console, percent
 
 HINT = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
 RECORDER_KEY = "RunRecorder"  # where the run's history sits among the checkpoint's callback states
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """Where a training run keeps its newest model (conf/callbacks/default.yaml's last.ckpt)."""
+    return run_dir / "checkpoints" / "last.ckpt"
 
 
 def completed_runs(log_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -25,7 +32,7 @@ def completed_runs(log_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
             status = json.loads(status_file.read_text())
         except (OSError, ValueError):
             continue
-        checkpoint = status_file.parent / "checkpoints" / "last.ckpt"
+        checkpoint = last_checkpoint(status_file.parent)
         if status.get("status") == "completed" and checkpoint.is_file():
             status.setdefault("completed_unix", status_file.stat().st_mtime)
             found.append((checkpoint, status))
@@ -86,6 +93,37 @@ def saved_at(checkpoint: dict[str, Any]) -> str:
     """Where training was when the checkpoint was written, in words."""
     done = sum(1 for row in history(checkpoint) if "train/loss" in row)
     return f"at optimizer step {checkpoint.get('global_step', 0):,} ({done} epoch(s) completed)"
+
+
+def checkpoint_to_resume(
+    ckpt_path: str | None, log_dir: str | Path, config: dict[str, Any], out_dir: Path
+) -> Path | None:
+    """The checkpoint `ckpt_path` names, checked to hold this run's model and data; in a job
+    SLURM requeued, the one its earlier attempt saved in this run's folder; else None."""
+    if ckpt_path:
+        path, chosen = resolve_ckpt_path(str(ckpt_path), log_dir)
+    else:
+        path, chosen = requeued_checkpoint(out_dir)
+    if path is None:
+        return None
+    if chosen and is_rank_zero():
+        console.print(chosen)
+    check_resumable(read_checkpoint(path), path, config)
+    return path
+
+
+def requeued_checkpoint(out_dir: Path) -> tuple[Path | None, str]:
+    """In a SLURM job requeued (time limit, preemption), the checkpoint an earlier attempt of
+    this same run left in its folder (the requeued job reruns in the same folder), and a line
+    saying so."""
+    path = last_checkpoint(out_dir)
+    if not slurm.restarts() or not path.is_file():
+        return None, ""
+    where = saved_at(read_checkpoint(path))
+    return path, (
+        f"SLURM requeued job {slurm.job_id()} (restart {slurm.restarts()}): resuming from "
+        f"{path}, {where}."
+    )
 
 
 def check_resumable(checkpoint: dict[str, Any], path: Path, config: dict[str, Any]) -> None:

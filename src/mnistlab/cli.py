@@ -28,10 +28,20 @@ logging.raiseExceptions = False
 # Optuna sweeper; a search's terminal shows the search.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-# Run folders end in the process id, so two runs started in the same second never share one.
-# Cached, so a sweep's jobs (in this process or in joblib's workers) agree on its folder.
-if not OmegaConf.has_resolver("pid"):
-    OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
+
+def run_id() -> str:
+    """A run's (or sweep's) folder name: when it started and the process id, so two runs started
+    in the same second never share one. The tasks of one srun step (a run in several processes,
+    each starting this command) share one: the step's job and number."""
+    if int(os.environ.get("SLURM_NTASKS") or 1) > 1 and "SLURM_STEP_ID" in os.environ:
+        return f"slurm-{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
+    return f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}"
+
+
+# Cached, so a sweep's jobs (in this process, joblib's workers or a requeued SLURM job) agree on
+# its folder.
+if not OmegaConf.has_resolver("run_id"):
+    OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
 # A search's job folders are named after their Optuna trials, and its sampler's seed moves on
 # when the search is extended (mnistlab.study).
 if not OmegaConf.has_resolver("trial_folder"):
@@ -41,18 +51,37 @@ if not OmegaConf.has_resolver("trial_folder"):
     OmegaConf.register_new_resolver("sampler_seed", sampler_seed)
 
 
-def write_status(out_dir: Path, status: str, **details: Any) -> None:
-    """status.json: running, completed, failed (with the reason) or interrupted (with the resume command)."""
+def write_status(out_dir: Path, status: str, this_job: bool = True, **details: Any) -> None:
+    """status.json: running, completed, failed (with the reason) or interrupted (with the resume
+    command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
+    how each earlier attempt ended."""
     from mnistlab.ranks import is_rank_zero
+    from mnistlab.slurm import job_facts
 
     if not is_rank_zero():
         return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        record = {"status": status, **details, f"{status}_unix": round(time.time(), 3)}
+        facts = job_facts() if this_job else {}
+        if facts.get("slurm_restarts"):
+            facts["attempts"] = _earlier_attempts(out_dir, facts["slurm_restarts"])
+        record = {"status": status, **details, **facts, f"{status}_unix": round(time.time(), 3)}
         (out_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
     except OSError as e:  # a full disk must not hide the reason the job stopped
         print(f"(Could not write {out_dir / STATUS_FILE}: {e.strerror}.)", file=sys.stderr)
+
+
+def _earlier_attempts(out_dir: Path, restarts: int) -> list[dict[str, Any]]:
+    """How the earlier attempts of this requeued job ended (each its status record): those
+    recorded before, and the last status an earlier attempt wrote."""
+    try:
+        previous = json.loads((out_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    attempts = previous.pop("attempts", [])
+    if previous.get("slurm_restarts", 0) < restarts:  # written by an earlier attempt
+        attempts.append(previous)
+    return attempts
 
 
 def one_line(error: BaseException) -> str:

@@ -11,13 +11,17 @@ from omegaconf import DictConfig
 
 
 class SweepReport(Callback):
-    """Before an Optuna search, check it and number its trials' folders; when a sweep ends,
-    write its report into its folder and exit non-zero when any run failed."""
+    """Before a sweep on SLURM, check that its jobs fit the partition; before an Optuna search,
+    check it and number its trials' folders; when a sweep ends, write its report into its
+    folder and exit non-zero when any run failed."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mnistlab.cli import run_command
+        from mnistlab.slurm import check_resources, is_slurm_launcher
         from mnistlab.study import is_search, prepare_search
 
+        if is_slurm_launcher(config.hydra.launcher):
+            run_command(lambda: check_resources(config.hydra.launcher) and 0)
         if is_search(config):
             run_command(lambda: prepare_search(config) or 0)
 

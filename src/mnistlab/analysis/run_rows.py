@@ -56,9 +56,13 @@ class RunRow:
         return -value if lower_is_better(name) else value
 
 
-def _overrides(run_dir: Path) -> list[str]:
+def _overrides(run_dir: Path, status: dict) -> list[str]:
+    """The run's overrides, as Hydra wrote them; for a job that died before Hydra could, as its
+    launcher recorded them in status.json."""
     path = run_dir / ".hydra" / "overrides.yaml"
-    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+    if path.is_file():
+        return list(yaml.safe_load(path.read_text()) or [])
+    return list(status.get("overrides", []))
 
 
 def read_run(run_dir: Path, label: str = "") -> RunRow:
@@ -67,7 +71,8 @@ def read_run(run_dir: Path, label: str = "") -> RunRow:
     status = json.loads(status_file.read_text()) if status_file.is_file() else {}
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     state = status.get("status", "completed" if metrics else "unknown")
-    return RunRow(run_dir, _overrides(run_dir), state, status.get("reason", ""), metrics, label)
+    overrides = _overrides(run_dir, status)
+    return RunRow(run_dir, overrides, state, status.get("reason", ""), metrics, label)
 
 
 def collect_runs(folder: Path) -> list[RunRow]:

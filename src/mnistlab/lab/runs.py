@@ -13,11 +13,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from mnistlab.errors import Interrupted
 from mnistlab.lab.plan import PlannedRun, result_key
+from mnistlab.lab.slurm_runs import run_on_slurm
 from mnistlab.terminal import console
 
 # What the report reads in a run's folder; a run without one of them is not reused.
@@ -116,11 +118,14 @@ class Progress:
         )
 
 
-def _launch(train_script: Path, run: PlannedRun, run_dir: Path, env: dict[str, str]) -> int:
-    command = [
+def _command(train_script: Path, run: PlannedRun, run_dir: Path) -> list[str]:
+    return [
         sys.executable, str(train_script), *run.overrides,
         "hydra.mode=RUN", f"hydra.run.dir='{run_dir}'",
     ]  # fmt: skip
+
+
+def _launch(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
     child = subprocess.Popen(command, env=env)
     try:
         return child.wait()
@@ -135,23 +140,39 @@ def _launch(train_script: Path, run: PlannedRun, run_dir: Path, env: dict[str, s
 
 
 def run_missing(
-    todo: list[PlannedRun], train_script: Path, log_dir: Path, data_dir: Path
+    todo: list[PlannedRun],
+    train_script: Path,
+    log_dir: Path,
+    data_dir: Path,
+    slurm: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Path], dict[str, str]]:
-    """Run each planned run in turn; return their folders and, for failed ones, the reason."""
-    env = {
-        **os.environ,
+    """Run each planned run in turn here, or all at once as SLURM jobs with the `slurm`
+    settings (lab.launcher=slurm); return their folders and, for failed ones, the reason."""
+    if not todo:
+        return {}, {}
+    paths = {
         "MNISTLAB_LOG_DIR": str(log_dir.resolve()),
         "MNISTLAB_DATA_DIR": str(data_dir.resolve()),
     }
+    runs = log_dir / "train" / "runs"
+    if slurm is not None:
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        dirs = [runs / f"{stamp}_lab{os.getpid()}-{i + 1}" for i in range(len(todo))]
+        commands = [_command(train_script, run, d) for run, d in zip(todo, dirs, strict=True)]
+        ended = run_on_slurm(todo, commands, dirs, paths, slurm)
+        return {run.key: d for run, d in zip(todo, dirs, strict=True)}, {
+            todo[i].key: why if isinstance(why, str) else _failure_reason(dirs[i], why)
+            for i, why in ended.items()
+        }
     progress = Progress(todo)
     folders: dict[str, Path] = {}
     failures: dict[str, str] = {}
     for index, run in enumerate(todo):
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        run_dir = log_dir / "train" / "runs" / f"{stamp}_lab{os.getpid()}-{index + 1}"
+        run_dir = runs / f"{stamp}_lab{os.getpid()}-{index + 1}"
         console.print(progress.line(index, run.name))
         began = time.monotonic()
-        code = _launch(train_script, run, run_dir, env)
+        code = _launch(_command(train_script, run, run_dir), run_dir, {**os.environ, **paths})
         progress.finished(index, time.monotonic() - began)
         folders[run.key] = run_dir
         if code != 0:

@@ -179,8 +179,8 @@ class Classifier(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._check_finite()
-        # Once per epoch: for callbacks that monitor a training metric (checkpoints, schedulers).
-        self.log_dict(self.running_metrics(), prog_bar=True, logger=False)
+        # For callbacks that monitor a training metric; in a distributed run, the processes' mean.
+        self.log_dict(self.running_metrics(), prog_bar=True, logger=False, sync_dist=True)
 
     # Validation and test: loss, accuracy and F1 over the whole set, gathered across processes.
     def _eval_step(self, batch, metrics: MetricCollection, mean_loss: MeanMetric) -> torch.Tensor:
@@ -198,8 +198,10 @@ class Classifier(pl.LightningModule):
         scores, loss = self.val_metrics.compute(), self.val_loss.compute()
         self.val_metrics.reset()
         self.val_loss.reset()
-        self.log_dict({"val/loss": loss, "val/acc": scores["acc"]}, prog_bar=True, logger=False)
-        self.log("val/f1_macro", scores["f1_macro"], logger=False)
+        # Gathered across processes already (torchmetrics): sync_dist averages equal values.
+        values = {"val/loss": loss, "val/acc": scores["acc"]}
+        self.log_dict(values, prog_bar=True, logger=False, sync_dist=True)
+        self.log("val/f1_macro", scores["f1_macro"], logger=False, sync_dist=True)
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self._eval_step(batch, self.test_metrics, self.test_loss)
@@ -212,7 +214,7 @@ class Classifier(pl.LightningModule):
         values = {"test/loss": loss, "test/acc": scores["acc"], "test/f1_macro": scores["f1_macro"]}
         for name, f1 in zip(self.class_names, scores["f1"], strict=True):
             values[f"test/f1/{metric_tag(name)}"] = f1
-        self.log_dict(values, logger=False)
+        self.log_dict(values, logger=False, sync_dist=True)  # as in validation
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

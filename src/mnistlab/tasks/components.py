@@ -12,11 +12,13 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from mnistlab.checks import whole_number
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.hydra_info import hydra_config
 from mnistlab.instantiate import make
+from mnistlab.ranks import is_rank_zero
 
 log = logging.getLogger(__name__)
 # Lightning's own notes (device availability, advertisements) are not this project's output.
@@ -28,6 +30,13 @@ logging.getLogger("pytorch_lightning.profilers").setLevel(logging.INFO)
 warnings.filterwarnings(
     "ignore", category=FutureWarning, module=r"pytorch_lightning\.utilities\._pytree"
 )
+# Where SLURM is installed (a login node), Lightning's SLURM environment hints at every run
+# started without srun that it could be prepended. A run here is one process unless the user
+# starts several with srun (the README says how): the hint is not this project's output.
+warnings.filterwarnings(
+    "ignore", category=PossibleUserWarning,
+    module=r"lightning_fabric\.plugins\.environments\.slurm",
+)  # fmt: skip
 
 
 def build_datamodule(
@@ -112,4 +121,5 @@ def configure_threads(threads: Any) -> None:
             whole_number("threads", threads, "how many torch threads each job uses",
                          hint="Use null to use every core.")
         )  # fmt: skip
-        log.info("Using %d torch thread(s) in this job.", threads)
+        if is_rank_zero():  # each process of a distributed run uses as many
+            log.info("Using %d torch thread(s) in this job.", threads)

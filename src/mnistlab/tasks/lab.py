@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.checks import whole_number
+from mnistlab.checks import one_of, whole_number
 from mnistlab.errors import ConfigError
 from mnistlab.hydra_info import command_line
 from mnistlab.lab.document import find_chromium, print_pdf, write_html
@@ -41,6 +41,10 @@ def check_lab_values(lab: DictConfig) -> None:
                 f"lab.{question}={lab[question]!r} must map experiments (files of "
                 "conf/experiment/) to their titles, e.g. {cnn_fashion: 'CNN on Fashion-MNIST'}."
             )
+    one_of(
+        "lab.launcher", lab.launcher, ("local", "slurm"),
+        "where the missing runs train: here one after another, or as SLURM jobs side by side",
+    )  # fmt: skip
     if lab.pdf and lab.chromium and find_chromium(lab.chromium) is None:
         raise ConfigError(
             f"lab.chromium={lab.chromium!r} is not a program this machine can run: it names the "
@@ -85,7 +89,9 @@ def lab(cfg: DictConfig, train_script: Path) -> int:
         f"[bold]The lab needs {len(needed)} runs:[/bold] {len(reused)} completed under "
         f"{log_dir / 'train'} reused, {len(todo)} to run."
     )
-    ran, failures = run_missing(todo, train_script, log_dir, Path(cfg.paths.data_dir))
+    slurm = cfg.lab.launcher == "slurm"
+    settings = OmegaConf.to_container(cfg.lab.slurm, resolve=True) if slurm else None
+    ran, failures = run_missing(todo, train_script, log_dir, Path(cfg.paths.data_dir), settings)
 
     rows = family_rows(families, {**reused, **ran}, failures)
     titles = {**OmegaConf.to_container(cfg.lab.q4), **OmegaConf.to_container(cfg.lab.q5)}

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnistlab.analysis.params import total_parameters
 from mnistlab.callbacks.interrupt import InterruptGuard
 from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.checkpoints import check_resumable, read_checkpoint, resolve_ckpt_path
+from mnistlab.checkpoints import checkpoint_to_resume, read_checkpoint
 from mnistlab.checks import fraction, one_of, positive_number, whole_number
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.errors import ConfigError
@@ -49,7 +49,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     plain = OmegaConf.to_container(cfg, resolve=True)
     check_run_values(cfg)
     goals = metric_names(cfg.optimized_metric)  # a test metric is refused before training
-    resume_from = checkpoint_to_resume(cfg, plain)
+    resume_from = checkpoint_to_resume(cfg.get("ckpt_path"), cfg.paths.log_dir, plain, out_dir)
     configure_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -117,17 +117,6 @@ def check_run_values(cfg: DictConfig) -> None:
             "which a multirun cannot do. Run each variant as a single run (without -m), or sweep "
             "with one device per job (trainer=cpu, or hydra/launcher=joblib for jobs side by side)."
         )
-
-
-def checkpoint_to_resume(cfg: DictConfig, plain: dict[str, Any]) -> Path | None:
-    """The checkpoint `ckpt_path` names, checked to hold this run's model and data; None without."""
-    if not cfg.get("ckpt_path"):
-        return None
-    path, chosen = resolve_ckpt_path(str(cfg.ckpt_path), cfg.paths.log_dir)
-    if chosen:
-        console.print(chosen)
-    check_resumable(read_checkpoint(path), path, plain)
-    return path
 
 
 def start_run_folder(
