@@ -14,7 +14,7 @@ FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard clean bench
+.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard clean bench cluster-start cluster-stop
 
 setup: $(INSTALLED) data browser
 
@@ -64,12 +64,17 @@ lab: setup
 demo: setup
 	$(PY) src/demo.py $(ARGS)
 
-test: setup
-	$(PY) -m pytest $(ARGS)
+# Test files side by side, each whole in one worker (its fixtures made once): most of a test's
+# time is a child process starting up, so two workers share two cores well.
+TEST_WORKERS ?= 2
+TEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# The edit loop: everything but the end-to-end runs of the entry points (under 2 minutes).
+test: setup
+	$(TEST) $(ARGS)
+
+# The edit loop: everything but the end-to-end runs of the entry points (under a minute).
 test-fast: setup
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(TEST) -m "not slow" $(ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check src tests bench
@@ -78,6 +83,14 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
+
+# A one-machine SLURM cluster to try hydra/launcher=slurm here (root; Debian's packages). The
+# tests start their own and stop it. Then: export SLURM_CONF=/tmp/mnistlab-slurm/slurm.conf
+cluster-start:
+	@cluster/slurm.sh start
+
+cluster-stop:
+	@cluster/slurm.sh stop
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir logs

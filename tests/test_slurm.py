@@ -159,7 +159,7 @@ def state(cluster, job: str) -> str:
 
 
 def test_a_job_that_dies_on_its_node_is_one_failed_run_and_the_others_complete(cluster, tmp_path):
-    sweep = ("-m", *SMALL_JOBS, "data=mnist-hog", "trainer.max_epochs=1,50",
+    sweep = ("-m", *SMALL_JOBS, "data=mnist-hog", "trainer.max_epochs=1,1000",
              "trainer.limit_train_batches=32")  # fmt: skip
     with in_background(cluster, tmp_path, *sweep) as process:
         folder = wait_for(lambda: next((tmp_path / "train" / "multiruns").glob("*"), None))
@@ -171,7 +171,7 @@ def test_a_job_that_dies_on_its_node_is_one_failed_run_and_the_others_complete(c
     with open(folder / "sweep_report.csv") as f:
         rows = {row["overrides"]: row for row in csv.DictReader(f)}
     assert rows["trainer.max_epochs=1"]["status"] == "completed"
-    failed = rows["trainer.max_epochs=50"]
+    failed = rows["trainer.max_epochs=1000"]
     assert (
         failed["status"] == "failed" and f"SLURM job {long_job} ended CANCELLED" in failed["reason"]
     )

@@ -50,7 +50,9 @@ class InterruptGuard(pl.Callback):
         path = self._last_path(trainer)
         if path is not None and not path.exists():
             trainer.save_checkpoint(path, weights_only=False)
-        if SLURM_WARNING is not None and job_id() is not None:
+        # One process: several would each save at the step their signal reached (a collective
+        # save needs them all at one step); they keep submitit's handler as it is.
+        if SLURM_WARNING is not None and job_id() is not None and trainer.world_size == 1:
             self._held = signal.signal(SLURM_WARNING, self._note_warning)
 
     def _note_warning(self, signum: int, frame: Any) -> None:
