@@ -256,6 +256,9 @@ def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluste
     study = optuna.load_study(study_name="hog_optuna", storage=f"sqlite:///{folder / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert sorted(p.name for p in folder.glob("trial_*")) == [f"trial_{n:03d}" for n in range(4)]
+    # Each job's torch uses the one CPU SLURM gave it, not every core of the node.
+    for out in folder.glob(".submitit/*/*_log.out"):
+        assert "Device: CPU (1 torch threads)" in out.read_text(), out
     # The first two trials were one array of two jobs, running side by side.
     first = job_ids(folder)[:2]
     times = slurm(

@@ -72,6 +72,13 @@ def restarts() -> int:
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0)
 
 
+def cpus_per_task() -> int | None:
+    """The CPUs SLURM gave each task of this job (--cpus-per-task), None outside a job or when
+    the job did not ask."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    return int(cpus) if cpus and cpus.isdigit() else None
+
+
 def job_facts() -> dict[str, Any]:
     """The job and its restarts, for status.json; empty outside SLURM."""
     job = job_id()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
+from mnistlab import slurm
 from mnistlab.checks import whole_number
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.hydra_info import hydra_config
@@ -108,7 +109,9 @@ def usable_cores() -> int:
 
 
 def configure_threads(threads: Any) -> None:
-    """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs."""
+    """Torch threads per job: `threads` if set; in a joblib sweep, the cores shared among jobs;
+    in a SLURM task, the CPUs SLURM gave it (where SLURM does not pin tasks to their CPUs, a
+    job sees every core of its node and would crowd the jobs beside it)."""
     hydra_cfg = hydra_config()
     launcher = hydra_cfg.launcher if hydra_cfg else {}
     if threads is None and launcher.get("_target_") == JOBLIB_LAUNCHER:
@@ -116,6 +119,8 @@ def configure_threads(threads: Any) -> None:
         jobs = launcher.get("n_jobs") or 1
         jobs = cores if jobs < 0 else min(jobs, cores)
         threads = max(1, cores // jobs)
+    elif threads is None and slurm.cpus_per_task():
+        threads = min(slurm.cpus_per_task(), usable_cores())
     if threads is not None:
         torch.set_num_threads(
             whole_number("threads", threads, "how many torch threads each job uses",
