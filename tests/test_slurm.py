@@ -32,7 +32,8 @@ def cluster(tmp_path_factory):
     else one started for these tests and stopped after them (skipped where that needs a root
     and an apt-get this machine does not give)."""
     if subprocess.run([CLUSTER, "status"], capture_output=True).returncode == 0:
-        yield {"SLURM_CONF": os.environ.get("SLURM_CONF", "/tmp/mnistlab-slurm/slurm.conf")}
+        running = os.environ.get("MNISTLAB_SLURM_DIR", "/tmp/mnistlab-slurm")  # as slurm.sh's
+        yield {"SLURM_CONF": f"{running}/slurm.conf"}
         return
     env = {**os.environ, "MNISTLAB_SLURM_DIR": str(tmp_path_factory.mktemp("slurm"))}
     started = subprocess.run([CLUSTER, "start"], env=env, capture_output=True, text=True)

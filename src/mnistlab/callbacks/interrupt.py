@@ -48,7 +48,8 @@ class InterruptGuard(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # So that even a run stopped in its first epoch leaves a checkpoint to resume from.
         path = self._last_path(trainer)
-        if path is not None and not path.exists():
+        # Every process saves or none (the save waits for all): rank zero's file decides.
+        if path is not None and not trainer.strategy.broadcast(path.exists()):
             trainer.save_checkpoint(path, weights_only=False)
         # One process: several would each save at the step their signal reached (a collective
         # save needs them all at one step); they keep submitit's handler as it is.
