@@ -21,6 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("MNISTLAB_DATA_DIR", ROOT / "data"))
 
 
+# make test runs two test files at a time (pytest-xdist, --dist loadfile, in collection order):
+# the longest files start first, so that no worker is left alone with one of them at the end.
+LONGEST_FILES = ("test_lab.py", "test_slurm.py", "test_resume.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: the other files keep their order
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The project's data folder, with MNIST checked (written there by `make data`)."""

@@ -8,6 +8,7 @@ the run resumes in its folder (mnistlab.callbacks.interrupt, mnistlab.checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,10 +41,27 @@ class TrainCommand:
         the warning too), then resubmit this same command, which resumes it."""
         from submitit.helpers import DelayedSubmission
 
-        if _running is not None and _running.poll() is None:
-            _running.send_signal(signal.SIGUSR2)
-            _running.wait()
+        if _running is not None:
+            _wait_for_exit(_running.pid)
         return DelayedSubmission(self)
+
+
+def _wait_for_exit(pid: int, seconds: float = 300) -> None:
+    """Pass SLURM's warning on to the run in `pid` and wait until it has saved and stopped.
+
+    Called in submitit's signal handler, which interrupted `__call__` inside Popen.wait: that
+    wait holds the Popen's lock until the handler returns, so the child is watched here with
+    the operating system's own calls, never through the Popen."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR2)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:  # already reaped
+            return
+        time.sleep(0.5)
 
 
 def run_on_slurm(
