@@ -39,7 +39,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")
         numbers = range(initial_job_idx, initial_job_idx + len(job_overrides))
         for number, overrides in zip(numbers, job_overrides, strict=True):
             log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
@@ -69,10 +69,12 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
         reason = ended_without_result(job)
         _record_failure(folder, reason, overrides)
         print(f"\nJob failed ({folder}): {reason}", file=sys.stderr)
-        return JobReturn(
+        ended = JobReturn(
             overrides=overrides, working_dir=str(folder), task_name=self.config.hydra.job.name,
-            status=JobStatus.COMPLETED, _return_value=None,
+            status=JobStatus.COMPLETED,
         )  # fmt: skip
+        ended.return_value = None
+        return ended
 
     def _job_folder(self, overrides: list[str], number: int) -> Path:
         """Where job `number` writes its run: the sweep's folder and its subfolder for the job."""
