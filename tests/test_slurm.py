@@ -16,13 +16,16 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from conftest import ROOT, TINY, read_metrics, run_script, script_env, single_run_dir
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "cluster" / "slurm.sh"
 # Each job asks for what fits the smallest machine: two of them run side by side on two cores.
-SMALL_JOBS = ("hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1")
+CPUS_PER_JOB = 1
+SMALL_JOBS = ("hydra/launcher=slurm", f"hydra.launcher.cpus_per_task={CPUS_PER_JOB}",
+              "hydra.launcher.mem_gb=1")  # fmt: skip
 TIMES = {"train/time_s", "epoch/time_s"}  # the only values allowed to differ between two runs
 
 
@@ -224,7 +227,11 @@ def test_a_run_warned_of_its_time_limit_or_requeued_resumes_exactly(cluster, tmp
 
 
 def test_a_run_in_two_processes_from_srun_matches_ddp_cpu(cluster, tmp_path):
-    setting = ("trainer=ddp_cpu", "data=mnist-hog", "threads=1", "trainer.max_epochs=1")
+    threads, processes = (
+        1,
+        yaml.safe_load((ROOT / "conf/trainer/ddp_cpu.yaml").read_text())["devices"],
+    )
+    setting = ("trainer=ddp_cpu", "data=mnist-hog", f"threads={threads}", "trainer.max_epochs=1")
     here = run_script("train.py", *setting, log_dir=tmp_path / "here")
     assert here.returncode == 0, here.stderr[-2000:]
     srun = ("srun", "--ntasks=2", "--ntasks-per-node=2", "--cpus-per-task=1", "--mem=2G")
@@ -243,7 +250,8 @@ def test_a_run_in_two_processes_from_srun_matches_ddp_cpu(cluster, tmp_path):
     assert len(events) == len(list((here_run / "tensorboard").glob("events.out.tfevents.*")))
     assert len({name[-2] for name in events}) == 1  # events.out.tfevents.<time>.<host>.<pid>.<n>
     same_run(read_metrics(run), read_metrics(here_run))
-    assert "Device: CPU (1 torch threads), 2 processes" in done.stdout
+    # The threads and processes asked for, not the machine's.
+    assert f"Device: CPU ({threads} torch threads), {processes} processes" in done.stdout
     assert done.stdout.count("Run folder:") == 1 and done.stderr == "", done.stderr
 
 
@@ -259,7 +267,7 @@ def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluste
     assert sorted(p.name for p in folder.glob("trial_*")) == [f"trial_{n:03d}" for n in range(4)]
     # Each job's torch uses the one CPU SLURM gave it, not every core of the node.
     for out in folder.glob(".submitit/*/*_log.out"):
-        assert "Device: CPU (1 torch threads)" in out.read_text(), out
+        assert f"Device: CPU ({CPUS_PER_JOB} torch threads)" in out.read_text(), out
     # The first two trials were one array of two jobs, side by side where a node has two CPUs
     # (one after the other on a one-CPU machine).
     first = job_ids(folder)[:2]

@@ -99,31 +99,24 @@ def checkpoint_to_resume(
     ckpt_path: str | None, log_dir: str | Path, config: dict[str, Any], out_dir: Path
 ) -> Path | None:
     """The checkpoint `ckpt_path` names, checked to hold this run's model and data; in a job
-    SLURM requeued, the one its earlier attempt saved in this run's folder; else None."""
+    SLURM requeued (time limit, preemption), the one its earlier attempt saved in this run's
+    folder (a requeued job reruns in the same folder); else None."""
     if ckpt_path:
         path, chosen = resolve_ckpt_path(str(ckpt_path), log_dir)
+    elif slurm.restarts() and last_checkpoint(out_dir).is_file():
+        path, chosen = last_checkpoint(out_dir), ""
     else:
-        path, chosen = requeued_checkpoint(out_dir)
-    if path is None:
         return None
+    checkpoint = read_checkpoint(path)
+    if not ckpt_path:
+        chosen = (
+            f"SLURM requeued job {slurm.job_id()} (restart {slurm.restarts()}): resuming from "
+            f"{path}, {saved_at(checkpoint)}."
+        )
     if chosen and is_rank_zero():
         console.print(chosen)
-    check_resumable(read_checkpoint(path), path, config)
+    check_resumable(checkpoint, path, config)
     return path
-
-
-def requeued_checkpoint(out_dir: Path) -> tuple[Path | None, str]:
-    """In a SLURM job requeued (time limit, preemption), the checkpoint an earlier attempt of
-    this same run left in its folder (the requeued job reruns in the same folder), and a line
-    saying so."""
-    path = last_checkpoint(out_dir)
-    if not slurm.restarts() or not path.is_file():
-        return None, ""
-    where = saved_at(read_checkpoint(path))
-    return path, (
-        f"SLURM requeued job {slurm.job_id()} (restart {slurm.restarts()}): resuming from "
-        f"{path}, {where}."
-    )
 
 
 def check_resumable(checkpoint: dict[str, Any], path: Path, config: dict[str, Any]) -> None:

@@ -125,6 +125,12 @@ def _command(train_script: Path, run: PlannedRun, run_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _run_dir(log_dir: Path, index: int) -> Path:
+    """The folder of the lab's run `index`, named when it is started or submitted."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return log_dir / "train" / "runs" / f"{stamp}_lab{os.getpid()}-{index + 1}"
+
+
 def _launch(command: list[str], run_dir: Path, env: dict[str, str]) -> int:
     child = subprocess.Popen(command, env=env)
     try:
@@ -154,10 +160,8 @@ def run_missing(
         "MNISTLAB_LOG_DIR": str(log_dir.resolve()),
         "MNISTLAB_DATA_DIR": str(data_dir.resolve()),
     }
-    runs = log_dir / "train" / "runs"
     if slurm is not None:
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        dirs = [runs / f"{stamp}_lab{os.getpid()}-{i + 1}" for i in range(len(todo))]
+        dirs = [_run_dir(log_dir, index) for index in range(len(todo))]
         commands = [_command(train_script, run, d) for run, d in zip(todo, dirs, strict=True)]
         ended = run_on_slurm(todo, commands, dirs, paths, slurm)
         return {run.key: d for run, d in zip(todo, dirs, strict=True)}, {
@@ -168,8 +172,7 @@ def run_missing(
     folders: dict[str, Path] = {}
     failures: dict[str, str] = {}
     for index, run in enumerate(todo):
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        run_dir = runs / f"{stamp}_lab{os.getpid()}-{index + 1}"
+        run_dir = _run_dir(log_dir, index)
         console.print(progress.line(index, run.name))
         began = time.monotonic()
         code = _launch(_command(train_script, run, run_dir), run_dir, {**os.environ, **paths})

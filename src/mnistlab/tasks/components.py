@@ -119,8 +119,8 @@ def configure_threads(threads: Any) -> None:
         jobs = launcher.get("n_jobs") or 1
         jobs = cores if jobs < 0 else min(jobs, cores)
         threads = max(1, cores // jobs)
-    elif threads is None and slurm.cpus_per_task():
-        threads = min(slurm.cpus_per_task(), usable_cores())
+    elif threads is None and (cpus := slurm.cpus_per_task()):
+        threads = min(cpus, usable_cores())
     if threads is not None:
         torch.set_num_threads(
             whole_number("threads", threads, "how many torch threads each job uses",
