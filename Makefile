@@ -9,19 +9,21 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR ?= data
 INSTALLED := $(VENV)/.installed
+# Optional extras (pyproject.toml); the tests use them all. `make setup EXTRAS=dev` is the least.
+EXTRAS ?= dev,search,slurm,demo,trackers,export,docs
 FASHION_SYSTEM := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard clean bench cluster-start cluster-stop
+.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard mlflow docs clean bench cluster-start cluster-stop
 
 setup: $(INSTALLED) data browser
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,search,slurm,demo]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 
 # Fashion-MNIST's offline source is Debian's package; elsewhere torchvision downloads it.
@@ -94,6 +96,14 @@ cluster-stop:
 
 tensorboard: $(INSTALLED)
 	$(VENV)/bin/tensorboard --logdir logs
+
+# The runs logged with logger=mlflow (its local store under logs/), on this machine only.
+mlflow: $(INSTALLED)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///logs/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+# The documentation site (docs/), rebuilt as its pages change.
+docs: $(INSTALLED)
+	$(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

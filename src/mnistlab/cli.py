@@ -42,6 +42,9 @@ def run_id() -> str:
 # its folder.
 if not OmegaConf.has_resolver("run_id"):
     OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+# A run's name in the trackers (conf/logger/): its folder under the log folder.
+if not OmegaConf.has_resolver("relpath"):
+    OmegaConf.register_new_resolver("relpath", lambda path, start: os.path.relpath(path, start))
 # A search's job folders are named after their Optuna trials, and its sampler's seed moves on
 # when the search is extended (mnistlab.study).
 if not OmegaConf.has_resolver("trial_folder"):

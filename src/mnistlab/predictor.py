@@ -1,11 +1,12 @@
-"""A trained model ready for pictures: the checkpoint's network, its dataset's recipe, its class names.
+"""A trained model ready for pictures: a checkpoint's network or an exported ONNX file, its
+dataset's recipe, its class names.
 
 The one code path from a picture to class probabilities, for predict.py's files and the demo page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,23 @@ from mnistlab.run_info import describe
 @dataclass(frozen=True)
 class Predictor:
     path: Path
-    net: torch.nn.Module
     data: dict[str, Any]  # what the network's inputs are: dataset, class names, HOG, normalisation
     config: dict[str, Any]  # the run's configuration
+    # Class probabilities (N, classes) of 28x28 uint8 images (N, 28, 28).
+    scores: Callable[[np.ndarray], np.ndarray]
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
+        """A checkpoint, or an ONNX file written by src/export.py (`.onnx`)."""
+        path = Path(path)
+        if path.suffix == ".onnx":
+            from mnistlab.onnx_model import read_onnx
+
+            scores, data, config = read_onnx(path)
+            return cls(path, data, config, scores)
         checkpoint = read_checkpoint(path)
         net, data = load_trained_net(checkpoint, str(path))
-        return cls(Path(path), net, data, checkpoint["hyper_parameters"]["config"])
+        return cls(path, data, checkpoint["hyper_parameters"]["config"], _torch_scores(net, data))
 
     @property
     def class_names(self) -> list[str]:
@@ -47,9 +56,7 @@ class Predictor:
 
     def probabilities(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """Class probabilities (N, classes) for 28x28 uint8 images."""
-        with torch.no_grad():
-            inputs = model_inputs(torch.from_numpy(np.stack(images)), self.data)
-            return torch.softmax(self.net(inputs), dim=1)
+        return torch.as_tensor(self.scores(np.stack(images)))
 
     def top(self, images: Sequence[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
         """The `k` likeliest classes of each image, with their probabilities, likeliest first."""
@@ -59,3 +66,12 @@ class Predictor:
             [(names[i], p) for i, p in zip(row_i, row_p, strict=True)]
             for row_i, row_p in zip(indices.tolist(), values.tolist(), strict=True)
         ]
+
+
+def _torch_scores(net: torch.nn.Module, data: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    def scores(images: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            inputs = model_inputs(torch.from_numpy(images), data)
+            return torch.softmax(net(inputs), dim=1).numpy()
+
+    return scores

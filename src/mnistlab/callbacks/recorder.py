@@ -32,7 +32,9 @@ def _scalars(metrics: dict[str, Any], keys) -> dict[str, float]:
 class RunRecorder(pl.Callback):
     """Records the run for its reports and its loggers; the train and eval tasks read it afterwards.
 
-    `hparams` (plain values) go to TensorBoard's HParams tab with the test results. `final_step`
+    `hparams` (plain values) go to TensorBoard's HParams tab with the test results, and to the
+    other trackers (MLflow's params, W&B's config, the CSV logger's hparams.yaml) when training
+    starts. `final_step`
     places the test results when no training ran (eval: the checkpoint's step).
     """
 
@@ -60,6 +62,7 @@ class RunRecorder(pl.Callback):
         self._last_step = 0
         self._epoch_started = 0.0
         self._training_closed = False
+        self._hparams_sent = False
 
     # The history travels in checkpoints, so a resumed run keeps its earlier epochs.
     def state_dict(self) -> dict[str, Any]:
@@ -79,7 +82,19 @@ class RunRecorder(pl.Callback):
             for logger in trainer.loggers:
                 logger.log_metrics(values, step=trainer.global_step if step is None else step)
 
+    def _send_hparams(self, trainer: pl.Trainer) -> None:
+        """The hyperparameters, once, to the loggers that keep them apart from results."""
+        if self.hparams is None or self._hparams_sent:
+            return
+        self._hparams_sent = True
+        for logger in trainer.loggers:
+            if not isinstance(logger, pl.loggers.TensorBoardLogger):
+                logger.log_hyperparams(self.hparams)
+
     # Training.
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._send_hparams(trainer)
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_step = trainer.global_step
         self._epoch_started = time.perf_counter()  # a run resumed mid-epoch gets no epoch start
@@ -212,6 +227,7 @@ class RunRecorder(pl.Callback):
         scores = _scalars(metrics, ("test/acc", "test/f1_macro", "test/loss"))
         per_class = {k: float(v) for k, v in metrics.items() if k.startswith("test/f1/")}
         best = [row["val/loss"] for row in self.history if "val/loss" in row]
+        self._send_hparams(trainer)  # a run without training (eval)
         for logger in trainer.loggers:
             if self.hparams is not None and isinstance(logger, pl.loggers.TensorBoardLogger):
                 # The HParams tab: hyperparameters beside the run's real results (written once).

@@ -38,6 +38,7 @@ from mnistlab.tasks.records import (
 )
 from mnistlab.tasks.steps import minibatches_per_step
 from mnistlab.terminal import console
+from mnistlab.trackers import send_run_files, tracked, tracker_lines
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +61,40 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
     guard = InterruptGuard(command=command_line("src/train.py", without=("ckpt_path",)))
     trainer = build_trainer(cfg, [recorder, guard])
-    if is_rank_zero():
-        console.print(device_line(trainer))
-    scheduler = make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
-    datamodule.minibatches_per_step = choose_minibatches_per_step(
-        cfg, trainer, [recorder, guard], scheduler
-    )
-    module = build_module(cfg, net, datamodule, scheduler, plain)
+    with tracked(trainer.loggers):  # one tracker run per job, closed as it ended
+        if is_rank_zero():
+            console.print(device_line(trainer))
+        scheduler = make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+        datamodule.minibatches_per_step = choose_minibatches_per_step(
+            cfg, trainer, [recorder, guard], scheduler
+        )
+        module = build_module(cfg, net, datamodule, scheduler, plain)
 
-    fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
-    fit_time = time.perf_counter() - started
-    tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
-    trainer.test(module, datamodule=datamodule, verbose=False)
-    scored = time.perf_counter()
-    predictions = record_predictions(module.net, datamodule, recorder, trainer.global_step)
+        fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
+        fit_time = time.perf_counter() - started
+        tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        scored = time.perf_counter()
+        predictions = record_predictions(module.net, datamodule, recorder, trainer.global_step)
 
-    run = {
-        "task": "train",
-        "command": command_line("src/train.py"),
-        **run_facts(plain, total_parameters(net)),
-        **training_facts(cfg, trainer, recorder, fit_time, started),
-        "predictions_s": round(time.perf_counter() - scored, 3),
-    }
-    run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
-    run["objective"] = run["objectives"][0]  # what sweeps rank by
-    return finish_run(
-        recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
-        recorder.pictures, predictions,
-    )  # fmt: skip
+        run = {
+            "task": "train",
+            "command": command_line("src/train.py"),
+            **run_facts(plain, total_parameters(net)),
+            **training_facts(cfg, trainer, recorder, fit_time, started),
+            "predictions_s": round(time.perf_counter() - scored, 3),
+        }
+        run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
+        run["objective"] = run["objectives"][0]  # what sweeps rank by
+        summary = finish_run(
+            recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
+            recorder.pictures, predictions,
+        )  # fmt: skip
+        if is_rank_zero():
+            send_run_files(trainer.loggers, out_dir)
+            for line in tracker_lines(trainer.loggers):
+                console.print(line, soft_wrap=True)
+    return summary
 
 
 def check_run_values(cfg: DictConfig) -> None:

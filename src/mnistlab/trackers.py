@@ -1,0 +1,95 @@
+"""The trackers a run logs to besides its folder (conf/logger/): the folder's pictures and reports
+become their artifacts, and each tracker's run is closed when the job ends, so that a sweep,
+whose jobs may share one process, gets one tracker run per job.
+
+The scalars, hyperparameters and test metrics reach every logger through RunRecorder, on the
+axis of optimizer steps; TensorBoard and the CSV files keep no other files (the run folder has
+them). The trackers' libraries are imported only when one is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from pytorch_lightning.loggers import Logger, MLFlowLogger, WandbLogger
+
+log = logging.getLogger(__name__)
+# The run folder's files a tracker keeps: its pictures and its reports.
+RUN_FILES = ("*.png", "*.md", "metrics.json", "config.yaml")
+
+
+def run_files(out_dir: Path) -> list[Path]:
+    return sorted({path for pattern in RUN_FILES for path in out_dir.glob(pattern)})
+
+
+def send_run_files(loggers: list[Logger], out_dir: Path) -> None:
+    """The run folder's pictures and reports to each tracker that keeps files (rank zero). A
+    tracker that refuses them costs its copy, not the run: the folder has them."""
+    for logger in loggers:
+        try:
+            _send(logger, run_files(out_dir), out_dir)
+        except Exception as e:  # noqa: BLE001 (the run's results are written already)
+            log.warning(
+                "Could not send the run's files to %s (%s: %s); the run folder %s has them.",
+                type(logger).__name__, type(e).__name__, e, out_dir,
+            )  # fmt: skip
+
+
+def _send(logger: Logger, files: list[Path], out_dir: Path) -> None:
+    if isinstance(logger, MLFlowLogger):
+        for path in files:
+            logger.experiment.log_artifact(logger.run_id, str(path))
+    elif isinstance(logger, WandbLogger):
+        import wandb
+
+        run = logger.experiment
+        pictures = [p for p in files if p.suffix == ".png"]
+        run.log({f"pictures/{p.stem}": wandb.Image(str(p)) for p in pictures})
+        for path in files:  # the run's files directory is what W&B keeps and syncs
+            shutil.copy2(path, Path(run.dir) / path.name)
+
+
+@contextlib.contextmanager
+def tracked(loggers: list[Logger]) -> Iterator[None]:
+    """Closes the trackers' runs when the block ends, as failed if it raised."""
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        close_trackers(loggers, failed)
+
+
+def close_trackers(loggers: list[Logger], failed: bool) -> None:
+    """End each tracker's run: W&B keeps one run per process until it is finished, and the next
+    job of a sweep in this process would otherwise log into it."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            if wandb.run is not None:
+                wandb.run.finish(exit_code=1 if failed else 0)
+        elif isinstance(logger, MLFlowLogger) and failed:
+            logger.finalize("failed")
+
+
+def tracker_lines(loggers: list[Logger]) -> list[str]:
+    """Where each tracker's run is, for the run's closing lines (rank zero)."""
+    lines = []
+    for logger in loggers:
+        if isinstance(logger, MLFlowLogger) and logger.run_id:
+            lines.append(
+                f"MLflow run {logger.run_id} in {logger.experiment.tracking_uri} "
+                "(`make mlflow` shows the local store)"
+            )
+        elif isinstance(logger, WandbLogger):
+            import wandb
+
+            if wandb.run is not None and wandb.run.offline:
+                sync_dir = wandb.run.settings.sync_dir
+                lines.append(f"W&B offline run: {sync_dir} (send it with `wandb sync {sync_dir}`)")
+    return lines
