@@ -12,18 +12,20 @@ from omegaconf import DictConfig
 
 class SweepReport(Callback):
     """Before a sweep on SLURM, check that its jobs fit the partition; before an Optuna search,
-    check it and number its trials' folders; when a sweep ends, write its report into its
+    check it and number its trials' folders; before any, create its trackers' stores; when a sweep ends, write its report into its
     folder and exit non-zero when any run failed."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mnistlab.cli import run_command
         from mnistlab.slurm import check_resources, is_slurm_launcher
         from mnistlab.study import is_search, prepare_search
+        from mnistlab.trackers import prepare_stores
 
         if is_slurm_launcher(config.hydra.launcher):
             run_command(lambda: check_resources(config.hydra.launcher) and 0)
         if is_search(config):
             run_command(lambda: prepare_search(config) or 0)
+        run_command(lambda: prepare_stores(config.get("logger")) or 0)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from mnistlab.analysis.sweep_report import REPORT_MD, write_report

@@ -10,16 +10,53 @@ them). The trackers' libraries are imported only when one is configured.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger, MLFlowLogger, WandbLogger
+
+from mnistlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 # The run folder's files a tracker keeps: its pictures and its reports.
 RUN_FILES = ("*.png", "*.md", "metrics.json", "config.yaml")
+
+
+# The trackers whose library is an optional extra: the logger's class and the module it needs.
+NEEDS = {
+    "pytorch_lightning.loggers.MLFlowLogger": "mlflow",
+    "pytorch_lightning.loggers.WandbLogger": "wandb",
+}
+
+
+def check_installed(loggers: DictConfig | None) -> None:
+    """Refuse a tracker whose library is missing, saying how to install it."""
+    for name, cfg in (loggers or {}).items():
+        module = NEEDS.get(str((cfg or {}).get("_target_")))
+        if module and importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"logger.{name} needs the {module} package, which is not installed: install the "
+                "trackers extra (`make setup` does; or pip install -e '.[trackers]'), or choose "
+                "logger=tensorboard or logger=csv."
+            )
+
+
+def prepare_stores(loggers: DictConfig | None) -> None:
+    """Create each MLflow store and experiment a sweep's jobs log to, once, before they start:
+    jobs side by side would otherwise race to create the same tables of a new store."""
+    check_installed(loggers)
+    for cfg in (loggers or {}).values():
+        if cfg and cfg.get("_target_") == "pytorch_lightning.loggers.MLFlowLogger":
+            from mlflow import MlflowClient
+
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # creating tables is noted
+            client = MlflowClient(cfg.tracking_uri)
+            if client.get_experiment_by_name(cfg.experiment_name) is None:
+                client.create_experiment(cfg.experiment_name, cfg.get("artifact_location"))
 
 
 def run_files(out_dir: Path) -> list[Path]:
@@ -82,10 +119,9 @@ def tracker_lines(loggers: list[Logger]) -> list[str]:
     lines = []
     for logger in loggers:
         if isinstance(logger, MLFlowLogger) and logger.run_id:
-            lines.append(
-                f"MLflow run {logger.run_id} in {logger.experiment.tracking_uri} "
-                "(`make mlflow` shows the local store)"
-            )
+            uri = logger.experiment.tracking_uri
+            where = uri if uri.startswith("http") else f"mlflow ui --backend-store-uri {uri}"
+            lines.append(f"MLflow run {logger.run_id} (to browse: {where})")
         elif isinstance(logger, WandbLogger):
             import wandb
 

@@ -20,6 +20,7 @@ from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.hydra_info import hydra_config
 from mnistlab.instantiate import make
 from mnistlab.ranks import is_rank_zero
+from mnistlab.trackers import check_installed
 
 log = logging.getLogger(__name__)
 # Lightning's own notes (device availability, advertisements) are not this project's output.
@@ -79,6 +80,7 @@ def build_trainer(cfg: DictConfig, own_callbacks: list[pl.Callback]) -> pl.Train
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     # No bar configured means none: Lightning's default one counts its own steps, not minibatches.
     bar = any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks)
+    check_installed(cfg.get("logger"))
     loggers = [make(c, f"logger.{name}") for name, c in (cfg.get("logger") or {}).items() if c]
     extra = {} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}
     return make(
