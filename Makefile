@@ -103,7 +103,7 @@ mlflow: $(INSTALLED)
 
 # The documentation site (docs/), rebuilt as its pages change.
 docs: $(INSTALLED)
-	$(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

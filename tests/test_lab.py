@@ -215,9 +215,16 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
         page.on("request", lambda request: requests.append(request.url))
         page.goto(page_file.as_uri(), wait_until="load")
         widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
+        # Question 1's equations are MathML, drawn by the browser (no script, no font fetched).
+        heights = page.eval_on_selector_all(
+            "math",
+            "maths => maths.map(m => [getComputedStyle(m).display, m.getBoundingClientRect().height])",
+        )
         page.pdf(path=str(tmp_path / "printed.pdf"))
         browser.close()
     assert len(widths) >= 12 and all(w > 0 for w in widths), widths
+    assert len(heights) >= 9 and all("math" in d and h > 0 for d, h in heights), heights
+    assert "<code>s_t" not in page_file.read_text()
     assert all(not url.startswith(("http:", "https:")) for url in requests), requests
     assert [u for u in requests if not u.startswith("data:")] == [page_file.as_uri()]
     assert (tmp_path / "printed.pdf").read_bytes().startswith(b"%PDF")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import markdown
 
+from mnistlab.mathml import MathExtension
+
 # Debian's `chromium` command is a shell wrapper that misbehaves when scripted: the binary first.
 CHROMIUM_CANDIDATES = (
     "/usr/lib/chromium/chromium",
@@ -59,7 +61,8 @@ def _embedded(folder: Path):
 
 def write_html(markdown_path: Path, title: str) -> Path:
     """lab_report.html next to the Markdown, every picture inside it as a data: URL."""
-    body = markdown.markdown(markdown_path.read_text(), extensions=["tables", "fenced_code"])
+    extensions = ["tables", "fenced_code", MathExtension()]  # equations as MathML: no script
+    body = markdown.markdown(markdown_path.read_text(), extensions=extensions)
     body = _IMG_SRC.sub(_embedded(markdown_path.parent), body)
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

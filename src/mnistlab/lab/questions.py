@@ -13,34 +13,44 @@ from typing import Any
 
 from mnistlab.analysis.run_rows import RunRow
 
-# (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it.
+# (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it, in LaTeX between
+# dollars (the HTML and PDF show MathML; Markdown viewers that know math render it too).
 RMSPROP = [
-    ("g_t = ∇_w L(w_{t-1})", "the gradient of the loss on one minibatch"),
-    ("s_t = ρ · s_{t-1} + (1 − ρ) · g_t²", "a running mean of squared gradients (s_0 = 0)"),
-    ("w_t = w_{t-1} − η · g_t / √(s_t + ε)", "each weight's step, scaled by its own history"),
+    (r"g_t = \nabla_w L(w_{t-1})", "the gradient of the loss on one minibatch"),
+    (r"s_t = \rho\, s_{t-1} + (1 - \rho)\, g_t^2", "a running mean of squared gradients ($s_0 = 0$)"),
+    (
+        r"w_t = w_{t-1} - \frac{\eta\, g_t}{\sqrt{s_t + \epsilon}}",
+        "each weight's step, scaled by its own history",
+    ),
 ]
 MOMENTUM = [
-    ("m_t = μ · m_{t-1} + η · g_t / √(s_t + ε)", "with momentum μ > 0 (m_0 = 0) ..."),
-    ("w_t = w_{t-1} − m_t", "... the step is the running sum m_t"),
+    (
+        r"m_t = \mu\, m_{t-1} + \frac{\eta\, g_t}{\sqrt{s_t + \epsilon}}",
+        r"with momentum $\mu > 0$ ($m_0 = 0$) ...",
+    ),
+    (r"w_t = w_{t-1} - m_t", "... the step is the running sum $m_t$"),
 ]
 CENTERED = [
-    ("ḡ_t = ρ · ḡ_{t-1} + (1 − ρ) · g_t", "centered: s_t − ḡ_t² replaces s_t under the root"),
+    (
+        r"\bar g_t = \rho\, \bar g_{t-1} + (1 - \rho)\, g_t",
+        r"centered: $s_t - \bar g_t^2$ replaces $s_t$ under the root",
+    ),
 ]
 CROSS_ENTROPY = [
     (
-        "p_{n,k} = exp(z_{n,k}) / Σ_j exp(z_{n,j})",
-        "softmax of image n's outputs z over the K classes",
+        r"p_{n,k} = \frac{e^{z_{n,k}}}{\sum_j e^{z_{n,j}}}",
+        "softmax of image $n$'s outputs $z$ over the $K$ classes",
     ),
     (
-        "L = −(1/B) Σ_n Σ_k y_{n,k} · log p_{n,k}",
-        "y one-hot (y_{n,k} = 1 for the true class c_n) ...",
+        r"L = -\frac{1}{B} \sum_n \sum_k y_{n,k} \log p_{n,k}",
+        "$y$ one-hot ($y_{n,k} = 1$ for the true class $c_n$) ...",
     ),
-    ("L = −(1/B) Σ_n log p_{n,c_n}", "... so only the true class's probability counts"),
+    (r"L = -\frac{1}{B} \sum_n \log p_{n,c_n}", "... so only the true class's probability counts"),
 ]
 
 
 def _equations(rows: list[tuple[str, str]]) -> list[str]:
-    return ["| equation | what it says |", "|---|---|"] + [f"| `{e}` | {w} |" for e, w in rows]
+    return ["| equation | what it says |", "|---|---|"] + [f"| $\\displaystyle {e}$ | {w} |" for e, w in rows]
 
 
 def link(path: Path, start: Path) -> str:
@@ -64,8 +74,8 @@ def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]]) -> list[
         "## Question 1: the learning algorithm and the cost function",
         "",
         "Training minimises the categorical cross-entropy with RMSprop, as Keras computes it "
-        "(the lab's notebooks use `RMSprop()` with Keras' defaults). For a weight w with "
-        "learning rate η, decay ρ and ε:",
+        "(the lab's notebooks use `RMSprop()` with Keras' defaults). For a weight $w$ with "
+        r"learning rate $\eta$, decay $\rho$ and $\epsilon$:",
         "",
     ]
     if any(key[0] != "KerasRMSprop" for key in settings):
@@ -78,9 +88,9 @@ def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]]) -> list[
     lines += [
         *_equations(equations),
         "",
-        "The cost is the categorical cross-entropy over a minibatch of B images, computed from "
+        "The cost is the categorical cross-entropy over a minibatch of $B$ images, computed from "
         "the network's outputs (logits) in one numerically stable step (`F.cross_entropy`). The "
-        "lab's original report wrote the binary form −[y log p + (1 − y) log(1 − p)], which is "
+        r"lab's original report wrote the binary form $-[y \log p + (1 - y) \log(1 - p)]$, which is "
         "for a single yes/no output, not for 10 classes:",
         "",
         *_equations(CROSS_ENTROPY),

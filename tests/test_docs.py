@@ -1,0 +1,134 @@
+"""The documentation site: README.md is its front page, it builds strictly (a broken link or a page
+missing from the navigation fails), and it renders in Chromium with nothing fetched from
+elsewhere, equations included."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from mnistlab.lab.document import find_chromium
+
+pytest.importorskip("mkdocs", reason="the docs extra is not installed (make setup installs it)")
+MKDOCS = [sys.executable, "-m", "mkdocs"]
+QUIET = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+
+
+def build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*MKDOCS, "build", "--strict", "-f", str(config), "-d", str(site)],
+        cwd=config.parent, capture_output=True, text=True, timeout=300, env=QUIET,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("site")
+    result = build(ROOT / "mkdocs.yml", site)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    return site
+
+
+def nav_pages() -> list[str]:
+    """Every page the navigation lists, in order."""
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
+    found = []
+
+    def walk(entries):
+        for entry in entries:
+            for value in entry.values():
+                walk(value) if isinstance(value, list) else found.append(value)
+
+    walk(config["nav"])
+    return found
+
+
+def test_the_readme_is_a_short_front_page_whose_links_all_lead_somewhere(site):
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    linked = set(re.findall(r"\]\(docs/([\w.-]+)\)", readme))
+    assert linked and all((ROOT / "docs" / name).is_file() for name in linked)
+    pages = nav_pages()
+    assert sorted(p.name for p in (ROOT / "docs").glob("*.md")) == sorted(pages)
+    assert {name for name in linked if name.endswith(".md")} <= set(pages)
+    front = (site / "index.html").read_text()
+    assert "mnistlab: train, compare and explain small image classifiers" in front
+    assert 'href="sweeps.html"' in front  # README's links into docs/ are the site's
+
+
+def test_a_broken_link_or_a_page_left_out_of_the_navigation_fails_the_build(tmp_path):
+    for name in ("docs", "README.md", "mkdocs.yml"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, tmp_path / name)
+    sweeps = tmp_path / "docs" / "sweeps.md"
+    sweeps.write_text(sweeps.read_text() + "\nSee [the missing page](missing.md).\n")
+    broken = build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert broken.returncode != 0 and "missing.md" in broken.stderr
+
+    sweeps.write_text(sweeps.read_text().replace("[the missing page](missing.md)", "nothing"))
+    (tmp_path / "docs" / "orphan.md").write_text("# A page no one can reach\n")
+    orphan = build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert orphan.returncode != 0 and "orphan.md" in orphan.stderr
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_the_site_renders_offline_with_navigation_search_and_equations(site, tmp_path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
+    from playwright.sync_api import sync_playwright
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    elsewhere: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(chromium), args=["--no-sandbox"]
+            )
+            tab = browser.new_page(viewport={"width": 1300, "height": 900})
+            tab.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+            tab.goto(f"{url}/index.html", wait_until="networkidle")
+            titles = tab.eval_on_selector_all(
+                "nav.md-nav--primary a.md-nav__link[href]", "links => links.map(a => a.href)"
+            )
+            assert len({t.split("#")[0] for t in titles}) >= len(nav_pages())
+
+            tab.locator(".md-search__input").click()  # the search opens ...
+            tab.keyboard.type("McNemar")  # ... and finds pages by their words
+            results = tab.locator("a.md-search-result__link")
+            results.first.wait_for(timeout=30_000)
+            hrefs = results.evaluate_all("links => links.map(a => a.href)")
+            assert any("statistics.html" in h for h in hrefs), hrefs
+
+            tab.goto(f"{url}/question-1.html", wait_until="networkidle")
+            heights = tab.eval_on_selector_all(
+                "math",
+                "maths => maths.map(m => [getComputedStyle(m).display, m.getBoundingClientRect().height])",
+            )
+            # Laid out as mathematics by the browser's MathML engine (its display type is math).
+            assert len(heights) >= 10 and all("math" in d and h > 0 for d, h in heights), heights
+            tab.screenshot(path=tmp_path / "question-1.png", full_page=True)
+            browser.close()
+    finally:
+        server.shutdown()
+    assert elsewhere == []
