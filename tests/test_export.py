@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, need_fashion, run_script
 from mnistlab.checkpoints import newest_completed_run
 from mnistlab.data.images import Preprocess, load_gray
 
@@ -110,14 +110,21 @@ def test_the_documented_snippet_runs_with_onnxruntime_numpy_and_pillow_only(expo
     assert result.stdout.startswith(f"{DIGITS / 'digit-7.png'}: 7 (")
 
 
-def test_a_cnn_on_fashion_exports_and_a_hog_model_is_refused_in_one_sentence(trained, tmp_path):
-    result = export(tmp_path, f"ckpt_path={trained['fashion']}", f"output={tmp_path / 'f.onnx'}")
+def test_a_cnn_on_fashion_exports_and_a_hog_model_is_refused_in_one_sentence(tmp_path):
+    need_fashion()
+    for data in ("fashion", "mnist-hog"):
+        done = run_script("train.py", "model=cnn" if data == "fashion" else "model=mlp",
+                          f"data={data}", *TINY, log_dir=tmp_path / data)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    cnn, _ = newest_completed_run(tmp_path / "fashion")
+    result = export(tmp_path, f"ckpt_path={cnn}", f"output={tmp_path / 'f.onnx'}")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "the same predicted class for each" in " ".join(result.stdout.split())
     session = onnxruntime.InferenceSession(str(tmp_path / "f.onnx"))
     assert "T-shirt/top" in session.get_modelmeta().custom_metadata_map["class_names"]
 
-    refused = export(tmp_path, f"ckpt_path={trained['hog']}", f"output={tmp_path / 'h.onnx'}")
+    hog, _ = newest_completed_run(tmp_path / "mnist-hog")
+    refused = export(tmp_path, f"ckpt_path={hog}", f"output={tmp_path / 'h.onnx'}")
     assert refused.returncode == 2 and not (tmp_path / "h.onnx").exists()
     message = " ".join(refused.stderr.split())
     assert "is a model of HOG features" in message and "Traceback" not in refused.stderr

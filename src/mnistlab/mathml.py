@@ -38,4 +38,3 @@ class MathExtension(Extension):
 
 def makeExtension(**kwargs) -> MathExtension:  # noqa: N802 (Markdown loads extensions by it)
     return MathExtension(**kwargs)
-

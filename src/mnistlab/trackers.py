@@ -63,6 +63,13 @@ def run_files(out_dir: Path) -> list[Path]:
     return sorted({path for pattern in RUN_FILES for path in out_dir.glob(pattern)})
 
 
+def after_run(loggers: list[Logger], out_dir: Path) -> list[str]:
+    """The run folder's files sent to the trackers that keep files; where each tracker's run is,
+    in a line for the terminal (rank zero, once the folder is written)."""
+    send_run_files(loggers, out_dir)
+    return tracker_lines(loggers)
+
+
 def send_run_files(loggers: list[Logger], out_dir: Path) -> None:
     """The run folder's pictures and reports to each tracker that keeps files (rank zero). A
     tracker that refuses them costs its copy, not the run: the folder has them."""

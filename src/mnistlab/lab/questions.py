@@ -17,7 +17,10 @@ from mnistlab.analysis.run_rows import RunRow
 # dollars (the HTML and PDF show MathML; Markdown viewers that know math render it too).
 RMSPROP = [
     (r"g_t = \nabla_w L(w_{t-1})", "the gradient of the loss on one minibatch"),
-    (r"s_t = \rho\, s_{t-1} + (1 - \rho)\, g_t^2", "a running mean of squared gradients ($s_0 = 0$)"),
+    (
+        r"s_t = \rho\, s_{t-1} + (1 - \rho)\, g_t^2",
+        "a running mean of squared gradients ($s_0 = 0$)",
+    ),
     (
         r"w_t = w_{t-1} - \frac{\eta\, g_t}{\sqrt{s_t + \epsilon}}",
         "each weight's step, scaled by its own history",
@@ -50,7 +53,9 @@ CROSS_ENTROPY = [
 
 
 def _equations(rows: list[tuple[str, str]]) -> list[str]:
-    return ["| equation | what it says |", "|---|---|"] + [f"| $\\displaystyle {e}$ | {w} |" for e, w in rows]
+    return ["| equation | what it says |", "|---|---|"] + [
+        f"| $\\displaystyle {e}$ | {w} |" for e, w in rows
+    ]
 
 
 def link(path: Path, start: Path) -> str:

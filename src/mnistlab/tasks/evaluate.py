@@ -13,10 +13,12 @@ from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import history, read_checkpoint, resolve_ckpt_path
 from mnistlab.models.build import load_trained_net
 from mnistlab.models.classifier import Classifier
+from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import describe, run_facts
 from mnistlab.tasks.components import build_datamodule, build_trainer
 from mnistlab.tasks.records import finish_run, record_predictions, show_breakdown
 from mnistlab.terminal import console
+from mnistlab.trackers import after_run, tracked
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -38,22 +40,27 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     recorder = RunRecorder(datamodule.class_names, title, final_step=checkpoint["global_step"])
     trainer = build_trainer(cfg, [recorder])
     module = Classifier(net, optimizer=None, class_names=datamodule.class_names, data=data)
-    trainer.test(module, datamodule=datamodule, verbose=False)
-    scored = time.perf_counter()
-    predictions = record_predictions(net, datamodule, recorder)
-    trained = history(checkpoint)
-    run = {
-        "task": "eval",
-        "command": f"python src/eval.py ckpt_path={cfg.ckpt_path}",
-        "checkpoint": str(checkpoint_path),
-        **run_facts(stored["config"], total_parameters(net)),
-        "epochs": sum(1 for row in trained if "train/loss" in row),
-        "optimizer_steps": checkpoint["global_step"],
-        "test_weights": checkpoint_path.name,
-        "wall_time_s": round(time.perf_counter() - started, 2),
-        "predictions_s": round(time.perf_counter() - scored, 3),
-    }
-    return finish_run(
-        recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,
-        recorder.pictures, predictions,
-    )  # fmt: skip
+    with tracked(trainer.loggers):  # closed as it ended
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        scored = time.perf_counter()
+        predictions = record_predictions(net, datamodule, recorder)
+        trained = history(checkpoint)
+        run = {
+            "task": "eval",
+            "command": f"python src/eval.py ckpt_path={cfg.ckpt_path}",
+            "checkpoint": str(checkpoint_path),
+            **run_facts(stored["config"], total_parameters(net)),
+            "epochs": sum(1 for row in trained if "train/loss" in row),
+            "optimizer_steps": checkpoint["global_step"],
+            "test_weights": checkpoint_path.name,
+            "wall_time_s": round(time.perf_counter() - started, 2),
+            "predictions_s": round(time.perf_counter() - scored, 3),
+        }
+        summary = finish_run(
+            recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,
+            recorder.pictures, predictions,
+        )  # fmt: skip
+        if is_rank_zero():
+            for line in after_run(trainer.loggers, out_dir):
+                console.print(line, soft_wrap=True)
+    return summary

@@ -38,7 +38,7 @@ from mnistlab.tasks.records import (
 )
 from mnistlab.tasks.steps import minibatches_per_step
 from mnistlab.terminal import console
-from mnistlab.trackers import send_run_files, tracked, tracker_lines
+from mnistlab.trackers import after_run, tracked
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             recorder.pictures, predictions,
         )  # fmt: skip
         if is_rank_zero():
-            send_run_files(trainer.loggers, out_dir)
-            for line in tracker_lines(trainer.loggers):
+            for line in after_run(trainer.loggers, out_dir):
                 console.print(line, soft_wrap=True)
     return summary
 
