@@ -23,7 +23,13 @@ DATA_DIR = Path(os.environ.get("MNISTLAB_DATA_DIR", ROOT / "data"))
 
 # make test runs two test files at a time (pytest-xdist, --dist loadfile, in collection order):
 # the longest files start first, so that no worker is left alone with one of them at the end.
-LONGEST_FILES = ("test_lab.py", "test_slurm.py", "test_resume.py")
+LONGEST_FILES = (
+    "test_lab.py",
+    "test_slurm.py",
+    "test_resume.py",
+    "test_export.py",
+    "test_trackers.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

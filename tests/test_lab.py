@@ -137,7 +137,11 @@ def test_question_1_states_the_settings_the_runs_used(tiny_lab):
     assert all(c["optimizer"] == optimizer for c in configs)
     row = f"| KerasRMSprop | {optimizer['lr']} | {optimizer['rho']} | {optimizer['eps']} |"
     assert row in report(lab_dir)
-    assert "w_t = w_{t-1} − η · g_t / √(s_t + ε)" in report(lab_dir)
+    # The update as an equation: LaTeX in the Markdown, MathML in the page (and so the PDF).
+    assert r"$\displaystyle w_t = w_{t-1} - \frac{\eta\, g_t}{\sqrt{s_t + \epsilon}}$" in report(
+        lab_dir
+    )
+    assert (lab_dir / "lab_report.html").read_text().count('<mstyle displaystyle="true"') >= 9
 
 
 def test_the_mistakes_shown_are_misclassified_test_images(tiny_lab, data_dir):

@@ -75,7 +75,7 @@ def send_run_files(loggers: list[Logger], out_dir: Path) -> None:
     tracker that refuses them costs its copy, not the run: the folder has them."""
     for logger in loggers:
         try:
-            _send(logger, run_files(out_dir), out_dir)
+            _send(logger, run_files(out_dir))
         except Exception as e:  # noqa: BLE001 (the run's results are written already)
             log.warning(
                 "Could not send the run's files to %s (%s: %s); the run folder %s has them.",
@@ -83,7 +83,7 @@ def send_run_files(loggers: list[Logger], out_dir: Path) -> None:
             )  # fmt: skip
 
 
-def _send(logger: Logger, files: list[Path], out_dir: Path) -> None:
+def _send(logger: Logger, files: list[Path]) -> None:
     if isinstance(logger, MLFlowLogger):
         for path in files:
             logger.experiment.log_artifact(logger.run_id, str(path))
@@ -135,4 +135,6 @@ def tracker_lines(loggers: list[Logger]) -> list[str]:
             if wandb.run is not None and wandb.run.offline:
                 sync_dir = wandb.run.settings.sync_dir
                 lines.append(f"W&B offline run: {sync_dir} (send it with `wandb sync {sync_dir}`)")
+            elif wandb.run is not None:
+                lines.append(f"W&B run: {wandb.run.url}")
     return lines
