@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.checkpoints import read_checkpoint, resolve_ckpt_path
 from mnistlab.errors import DataError
+from mnistlab.files import explain_write_error
 from mnistlab.models.build import load_trained_net
 from mnistlab.onnx_model import (
     TOLERANCE,
@@ -44,7 +45,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         output = output.with_suffix(output.suffix + ".onnx")
 
     started = time.perf_counter()
-    write_onnx(net, data, config, output)
+    try:
+        write_onnx(net, data, config, output)
+    except OSError as e:
+        raise explain_write_error(e, output.parent) from e
     data_cfg = OmegaConf.create(config["data"])
     data_cfg.data_dir = cfg.paths.data_dir  # the data lives on this machine, not the trainer's
     images = build_datamodule(data_cfg).test_images()
