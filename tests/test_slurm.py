@@ -256,7 +256,7 @@ def test_a_run_in_two_processes_from_srun_matches_ddp_cpu(cluster, tmp_path):
 
 
 def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluster, tmp_path):
-    search = ("-m", "hparams_search=hog_optuna", *SMALL_JOBS, "hydra.sweeper.n_jobs=2",
+    search = ("-m", "hparams_search=hog_optuna", *SMALL_JOBS, "trainer=cpu", "hydra.sweeper.n_jobs=2",
               "hydra.sweeper.n_trials=2", "trainer.max_epochs=1", "trainer.limit_train_batches=10")  # fmt: skip
     for _ in range(2):
         done = run_script("train.py", *search, log_dir=tmp_path, env=cluster)
@@ -265,7 +265,8 @@ def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluste
     study = optuna.load_study(study_name="hog_optuna", storage=f"sqlite:///{folder / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
     assert sorted(p.name for p in folder.glob("trial_*")) == [f"trial_{n:03d}" for n in range(4)]
-    # Each job's torch uses the one CPU SLURM gave it, not every core of the node.
+    # Each job's torch uses the one CPU SLURM gave it, not every core of the node (trainer=cpu:
+    # the jobs ask for no GPU, so a GPU on the node is not theirs).
     for out in folder.glob(".submitit/*/*_log.out"):
         assert f"Device: CPU ({CPUS_PER_JOB} torch threads)" in out.read_text(), out
     # The first two trials were one array of two jobs, side by side where a node has two CPUs

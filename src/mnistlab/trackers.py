@@ -4,7 +4,8 @@ whose jobs may share one process, gets one tracker run per job.
 
 The scalars, hyperparameters and test metrics reach every logger through RunRecorder, on the
 axis of optimizer steps; TensorBoard and the CSV files keep no other files (the run folder has
-them). The trackers' libraries are imported only when one is configured.
+them). The trackers' libraries are imported only when one is configured, and Lightning only
+where a run's loggers are handled: a sweep's launcher creates the stores without it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import Logger, MLFlowLogger, WandbLogger
 
 from mnistlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pytorch_lightning.loggers import Logger
 
 log = logging.getLogger(__name__)
 # The run folder's files a tracker keeps: its pictures and its reports.
@@ -27,10 +31,8 @@ RUN_FILES = ("*.png", "*.md", "metrics.json", "config.yaml")
 
 
 # The trackers whose library is an optional extra: the logger's class and the module it needs.
-NEEDS = {
-    "pytorch_lightning.loggers.MLFlowLogger": "mlflow",
-    "pytorch_lightning.loggers.WandbLogger": "wandb",
-}
+MLFLOW = "pytorch_lightning.loggers.MLFlowLogger"
+NEEDS = {MLFLOW: "mlflow", "pytorch_lightning.loggers.WandbLogger": "wandb"}
 
 
 def check_installed(loggers: DictConfig | None) -> None:
@@ -50,7 +52,7 @@ def prepare_stores(loggers: DictConfig | None) -> None:
     jobs side by side would otherwise race to create the same tables of a new store."""
     check_installed(loggers)
     for cfg in (loggers or {}).values():
-        if cfg and cfg.get("_target_") == "pytorch_lightning.loggers.MLFlowLogger":
+        if cfg and cfg.get("_target_") == MLFLOW:
             from mlflow import MlflowClient
 
             logging.getLogger("mlflow").setLevel(logging.WARNING)  # creating tables is noted
@@ -84,6 +86,8 @@ def send_run_files(loggers: list[Logger], out_dir: Path) -> None:
 
 
 def _send(logger: Logger, files: list[Path]) -> None:
+    from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
     if isinstance(logger, MLFlowLogger):
         for path in files:
             logger.experiment.log_artifact(logger.run_id, str(path))
@@ -111,6 +115,8 @@ def tracked(loggers: list[Logger]) -> Iterator[None]:
 def close_trackers(loggers: list[Logger], failed: bool) -> None:
     """End each tracker's run: W&B keeps one run per process until it is finished, and the next
     job of a sweep in this process would otherwise log into it."""
+    from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             import wandb
@@ -123,6 +129,8 @@ def close_trackers(loggers: list[Logger], failed: bool) -> None:
 
 def tracker_lines(loggers: list[Logger]) -> list[str]:
     """Where each tracker's run is, for the run's closing lines (rank zero)."""
+    from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
     lines = []
     for logger in loggers:
         if isinstance(logger, MLFlowLogger) and logger.run_id:

@@ -13,12 +13,11 @@ from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import history, read_checkpoint, resolve_ckpt_path
 from mnistlab.models.build import load_trained_net
 from mnistlab.models.classifier import Classifier
-from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import describe, run_facts
 from mnistlab.tasks.components import build_datamodule, build_trainer
 from mnistlab.tasks.records import finish_run, record_predictions, show_breakdown
 from mnistlab.terminal import console
-from mnistlab.trackers import after_run, tracked
+from mnistlab.trackers import tracked
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -56,11 +55,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "wall_time_s": round(time.perf_counter() - started, 2),
             "predictions_s": round(time.perf_counter() - scored, 3),
         }
-        summary = finish_run(
+        return finish_run(
             recorder.test, trained, datamodule.class_names, run, breakdown_md, out_dir,
-            recorder.pictures, predictions,
+            recorder.pictures, predictions, trainer.loggers,
         )  # fmt: skip
-        if is_rank_zero():
-            for line in after_run(trainer.loggers, out_dir):
-                console.print(line, soft_wrap=True)
-    return summary

@@ -28,6 +28,7 @@ from mnistlab.errors import DataError
 from mnistlab.files import explain_write_error
 from mnistlab.ranks import is_rank_zero
 from mnistlab.terminal import console
+from mnistlab.trackers import after_run
 
 
 def show_breakdown(net: nn.Module, input_shape: tuple[int, ...], out_dir: Path | None) -> str:
@@ -93,8 +94,10 @@ def finish_run(
     out_dir: Path,
     pictures: dict[str, np.ndarray] | None = None,
     predictions: dict[str, SplitPredictions] | None = None,
+    loggers: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Print the closing tables and write the run's files; return the run's summary.
+    """Print the closing tables and write the run's files, then send them to the `loggers` that
+    keep files and say where each tracker's run is; return the run's summary.
 
     The run's facts gain what the per-example work cost: `predictions_s` (gathering the results,
     given, and writing their file) and `intervals_s` (the summary's intervals)."""
@@ -119,6 +122,8 @@ def finish_run(
         + ", ".join(["", *files])
         + ")"
     )
+    for line in after_run(loggers or [], out_dir):
+        console.print(line, soft_wrap=True)
     return summary
 
 

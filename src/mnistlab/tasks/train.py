@@ -38,7 +38,7 @@ from mnistlab.tasks.records import (
 )
 from mnistlab.tasks.steps import minibatches_per_step
 from mnistlab.terminal import console
-from mnistlab.trackers import after_run, tracked
+from mnistlab.trackers import tracked
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +86,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         }
         run["objectives"] = objectives(goals, recorder.history, tested_epoch, run["parameters"])
         run["objective"] = run["objectives"][0]  # what sweeps rank by
-        summary = finish_run(
+        return finish_run(
             recorder.test, recorder.history, datamodule.class_names, run, breakdown_md, out_dir,
-            recorder.pictures, predictions,
+            recorder.pictures, predictions, trainer.loggers,
         )  # fmt: skip
-        if is_rank_zero():
-            for line in after_run(trainer.loggers, out_dir):
-                console.print(line, soft_wrap=True)
-    return summary
 
 
 def check_run_values(cfg: DictConfig) -> None:
