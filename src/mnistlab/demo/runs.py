@@ -6,16 +6,22 @@ from pathlib import Path
 
 from mnistlab.checkpoints import completed_runs
 from mnistlab.predictor import Predictor
+from mnistlab.runs.identity import run_identity
 from mnistlab.terminal import with_interval
 
 
 def run_choices(log_dir: str | Path, first: Predictor) -> list[tuple[str, str]]:
     """(label, checkpoint) for each completed run, newest first: 'CNN on MNIST · test 99.21% (99.02-99.37) ·
-    runs/2026-11-29_10-02-11_4242'. The first model leads when it is not one of them (a best.ckpt,
+    runs/2026-11-29_10-02-11_4242'; a run found in several folders (a copy, a rerun of the same
+    settings) once, its newest. The first model leads when it is not one of them (a best.ckpt,
     a checkpoint kept elsewhere)."""
     train = Path(log_dir, "train")
-    choices = []
+    choices, seen = [], set()
     for checkpoint, status in completed_runs(log_dir):
+        identity = run_identity(checkpoint.parent.parent)
+        if identity is not None and identity in seen:
+            continue
+        seen.add(identity)
         acc = status.get("test_acc")
         interval = status.get("test_acc_interval")  # runs before intervals have none
         score = f"test {with_interval(acc, interval)}" if isinstance(acc, float) else "not tested"

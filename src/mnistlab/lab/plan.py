@@ -2,13 +2,12 @@
 
 The sweeps' grids are read from conf/experiment/ (one source of truth) and expanded the way
 Hydra's basic sweeper does; each variant becomes one `src/train.py` run. Two runs are the same
-when their resolved configs agree on everything that can change a result (`result_key`).
+when they have the same identity (mnistlab.runs.identity).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,28 +17,14 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.errors import ConfigError
-
-# Settings that change where files go or how fast a run goes, never what it finds.
-NOT_RESULTS = (
-    "paths",
-    "threads",
-    "logger",
-    "data.data_dir",
-    "data.source",
-    "data.download",
-    "minibatches_per_step",
-    "data.steps_per_execution",  # its name in runs made before it was minibatches_per_step
-    "trainer.default_root_dir",
-    "callbacks.model_checkpoint.dirpath",
-    "callbacks.last_checkpoint.dirpath",
-)
+from mnistlab.runs.identity import result_key
 
 
 @dataclass
 class PlannedRun:
     overrides: list[str]  # for src/train.py, as a user would type them
     name: str  # what the lab calls it: its family and what sets it apart
-    key: str  # the resolved config, minus NOT_RESULTS, as sorted JSON
+    key: str  # its identity: the resolved config less what cannot change a result
     config: dict[str, Any]
 
 
@@ -51,19 +36,6 @@ class Family:
     question: str
     runs: list[PlannedRun] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)  # what sets each run apart in its family
-
-
-def result_key(config: dict[str, Any]) -> str:
-    """A resolved train config reduced to what decides its results, as text to compare."""
-    kept = json.loads(json.dumps(config))
-    for dotted in NOT_RESULTS:
-        *parents, last = dotted.split(".")
-        node = kept
-        for name in parents:
-            node = node.get(name) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(last, None)
-    return json.dumps(kept, sort_keys=True)
 
 
 def expand_grid(params: dict[str, str]) -> list[list[str]]:

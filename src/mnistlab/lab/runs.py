@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mnistlab.errors import Interrupted
-from mnistlab.lab.plan import PlannedRun, result_key
+from mnistlab.lab.plan import PlannedRun
 from mnistlab.lab.slurm_runs import run_on_slurm
+from mnistlab.runs.identity import run_identity
 from mnistlab.terminal import console
 
 # What the report reads in a run's folder; a run without one of them is not reused.
@@ -40,9 +39,11 @@ def completed_runs(log_dir: Path) -> dict[str, Path]:
                 continue
             if not all((run_dir / name).is_file() for name in NEEDED_FILES):
                 continue
-            key = result_key(yaml.safe_load((run_dir / "config.yaml").read_text()))
-        except (OSError, ValueError, yaml.YAMLError):
+        except (OSError, ValueError):
             continue  # a folder being written or damaged is simply not reused
+        key = run_identity(run_dir)
+        if key is None:
+            continue
         finished = status.get("completed_unix", 0.0)
         if key not in found or finished > found[key][0]:
             found[key] = (finished, run_dir)

@@ -1,0 +1,1 @@
+"""Runs as things with an identity: when two folders hold the same run."""
