@@ -4,15 +4,18 @@
     python src/compare.py <run> <run> <run> ...  the first against each of the others
     python src/compare.py <sweep folder>         every variant against the best on validation
     python src/compare.py ... --split val        on the validation images instead of the test set
+    python src/compare.py ... compare.margin=0.2 a tie whose whole interval lies within ±0.2
+                                                 points is called equivalent
 
 For each pair: the difference in accuracy with its 95% interval (a paired bootstrap over the
 examples), McNemar's exact p-value (from the examples only one of the two gets right) and a
-verdict. In a sweep, runs that differ only in their seed are one variant, compared over seeds.
-Several pairs tested together get Holm's correction.
+verdict. In a sweep, runs that differ only in their seed are one variant, compared over seeds:
+the seeds and the examples both counted, each seed's own test, and P(B > A), the chance that a
+run of B beats one of A. Copies of a run (the same settings) count once. Several pairs tested
+together get Holm's correction.
 """
 
 import argparse
-from pathlib import Path
 
 from mnistlab.cli import run_command
 
@@ -22,7 +25,9 @@ def main() -> int:
         description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    parser.add_argument("paths", nargs="+", type=Path, help="run folders, or one sweep folder")
+    parser.add_argument(
+        "paths", nargs="+", help="run folders, or one sweep folder; compare.margin=<points>"
+    )
     parser.add_argument("--split", choices=("test", "val"), default="test")
     args = parser.parse_args()
 

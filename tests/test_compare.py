@@ -3,6 +3,8 @@ their metrics, and python src/compare.py (paired tests, seeds as replicates, Hol
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 
@@ -97,12 +99,14 @@ def test_two_runs_that_differ_only_by_seed_are_compared_example_by_example(sweep
     assert verdict in out
 
 
-def test_a_run_compared_with_itself_shows_no_difference(sweep):
+def test_a_run_compared_with_itself_or_its_copy_is_one_run(sweep, tmp_path):
     run = run_of(sweep, 32, 1)
-    result = compare(run, run)
-    out = " ".join(result.stdout.split())
-    assert result.returncode == 0 and "no detectable difference" in out
-    assert "+0.00 pts (+0.00 to +0.00)" in out and " 1 " in f" {out} "
+    shutil.copytree(run, tmp_path / "copy")
+    for other in (run, tmp_path / "copy"):
+        result = compare(run, other)
+        err = " ".join(result.stderr.split())
+        assert result.returncode == 2 and "hold one run (the same settings and results)" in err
+        assert "Traceback" not in result.stderr
 
 
 def test_a_sweep_compares_each_variant_with_the_best_over_seeds(sweep):
@@ -110,7 +114,8 @@ def test_a_sweep_compares_each_variant_with_the_best_over_seeds(sweep):
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
     assert "each variant against A, the best on validation" in out
-    assert "paired t-test over 2 seeds" in out
+    assert "t-test over 2 seeds and their examples" in out and "P(> A)" in out
+    assert "B vs A: seed by seed, B minus A:" in out
     # A is the variant whose two seeds did best on validation on average (never the test set).
     objective = {
         hidden: sum(
@@ -131,13 +136,33 @@ def test_runs_scored_on_different_test_sets_are_refused(sweep, trained):
     assert "Traceback" not in result.stderr
 
 
+def examples_variance_of_the_mean(runs: list[np.ndarray], shared: bool) -> float:
+    """The examples' sampling variance of a mean accuracy over runs, written out: runs on the same
+    images averaged image by image, runs on their own images independent; half an example right
+    and half wrong added to each (n + 1 examples)."""
+
+    def variance(values: np.ndarray) -> float:
+        m = (values.sum() + 0.5) / (len(values) + 1)
+        second = ((values**2).sum() + 0.5) / (len(values) + 1)
+        return (second - m**2) / (len(values) + 1)
+
+    if shared:
+        return variance(np.mean(runs, axis=0))
+    return sum(variance(r.astype(float)) for r in runs) / len(runs) ** 2
+
+
 def test_the_sweep_report_groups_seeds_and_names_what_validation_cannot_tell_apart(sweep):
     report = (sweep / "sweep_report.md").read_text()
     table = report.split("## Variants over seeds")[1].split("## Every run")[0]
+    t1 = stats.t(1).ppf(0.975)  # two seeds: one degree of freedom
     for hidden in (32, 64):
-        accuracies = [read_metrics(run_of(sweep, hidden, s))["test"]["acc"] for s in (1, 2)]
+        runs = [run_of(sweep, hidden, s) for s in (1, 2)]
+        accuracies = [read_metrics(r)["test"]["acc"] for r in runs]
         mean, sd = np.mean(accuracies), np.std(accuracies, ddof=1)
-        low, high = stats.t.interval(0.95, 1, loc=mean, scale=sd / np.sqrt(2))
+        # The seeds' spread, or the test images' own error where it is larger (never below it).
+        tested = [read_predictions(r)["test"].correct for r in runs]
+        se = np.sqrt(max(sd**2 / 2, examples_variance_of_the_mean(tested, shared=True)))
+        low, high = mean - t1 * se, mean + t1 * se
         row = next(line for line in table.splitlines() if f"hidden=[{hidden}]`" in line)
         assert "| 2 (1, 2) |" in row
         assert f"{100 * mean:.2f}% ({100 * low:.2f}-{100 * high:.2f})" in row
@@ -148,15 +173,101 @@ def test_the_sweep_report_groups_seeds_and_names_what_validation_cannot_tell_apa
     if "no detectable difference" in on_val:
         assert "2 variants tie on validation" in sentences
         assert "The tie is broken by the one-standard-error rule" in sentences
-        # The smaller net if its mean validation accuracy is within one standard error (over
-        # the seeds) of the better one's, else the better one.
+        # The smaller net if its mean validation accuracy is within one standard error of the
+        # better one's (over the seeds, never below the validation images' own), else the better.
         val = {
-            h: [read_metrics(run_of(sweep, h, s))["val"]["acc"] for s in (1, 2)] for h in (32, 64)
+            h: [read_predictions(run_of(sweep, h, s))["val"].correct for s in (1, 2)]
+            for h in (32, 64)
         }
-        best = max(val, key=lambda h: np.mean(val[h]))
-        floor = np.mean(val[best]) - np.std(val[best], ddof=1) / np.sqrt(2)
-        pick = 32 if np.mean(val[32]) >= floor else best
+        means = {h: np.mean([v.mean() for v in val[h]]) for h in val}
+        best = max(means, key=means.get)
+        spread = np.var([v.mean() for v in val[best]], ddof=1) / 2
+        se = np.sqrt(max(spread, examples_variance_of_the_mean(val[best], shared=False)))
+        pick = 32 if means[32] >= means[best] - se else best
         weights = {32: "12,906", 64: "25,802"}[pick]
         assert f"never by the test set: `model.net.hidden=[{pick}]`, {weights} weights" in sentences
     else:
         assert "Validation tells `model.net.hidden=" in sentences
+
+
+def b_row(out: str) -> tuple[str, str, str]:
+    """Row B of compare.py's table: its difference with interval, p and verdict."""
+    row = next(line for line in out.splitlines() if line.startswith("│ B"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    return cells[3], cells[4], cells[-1]
+
+
+def test_a_folder_holding_a_sweep_twice_counts_each_run_once(sweep, tmp_path):
+    for name in ("first", "again"):
+        shutil.copytree(sweep, tmp_path / name)
+    alone, twice = compare(sweep), compare(tmp_path)
+    assert alone.returncode == 0 and twice.returncode == 0, twice.stderr
+    # The same difference, interval, p and verdict as the sweep alone: the copies are no seeds.
+    assert b_row(twice.stdout) == b_row(alone.stdout)
+    out = " ".join(twice.stdout.split())
+    assert "Counted once: 4 runs found in several folders with the same settings and results" in out
+    job = run_of(sweep, 32, 1).name
+    assert f"`model.net.hidden=[32] seed=1` (again/{job}, first/{job})" in out
+    assert "t-test over 2 seeds" in out and "over 4 seeds" not in out
+    # The report of the folder says so too, and lists each run once.
+    written = run_script("report.py", str(tmp_path), log_dir=tmp_path)
+    assert written.returncode == 0, written.stderr
+    text = (tmp_path / "sweep_report.md").read_text()
+    assert "- Counted once: 4 runs" in text
+    every = text.split("## Every run")[1]
+    assert len([line for line in every.splitlines() if line.startswith("| ") and "`" in line]) == 4
+
+
+def test_one_run_in_two_folders_with_different_results_is_named_not_averaged(sweep, tmp_path):
+    """The same settings, different results (as another machine's float order can give): the
+    folders are named with their scores and only the newest counts."""
+    shutil.copytree(sweep, tmp_path / "sweep")
+    rerun = tmp_path / "elsewhere"
+    shutil.copytree(run_of(sweep, 32, 1), rerun)
+    for name in ("predictions.npz", "metrics.json"):  # its results, not its settings, differ
+        shutil.copy(run_of(sweep, 64, 1) / name, rerun / name)
+    status = json.loads((rerun / "status.json").read_text())
+    status["completed_unix"] += 3600  # the newer of the two
+    (rerun / "status.json").write_text(json.dumps(status))
+    result = compare(tmp_path)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stderr
+    ours = read_metrics(run_of(sweep, 32, 1))["test"]["acc"]
+    theirs = read_metrics(run_of(sweep, 64, 1))["test"]["acc"]
+    assert "2 folders with the same settings but different results" in out
+    assert f"elsewhere: test {100 * theirs:.2f}%" in out and f"test {100 * ours:.2f}%" in out
+    assert "so not averaged: the newest, elsewhere, is used" in out
+    assert "t-test over 2 seeds" in out
+
+
+def test_a_margin_calls_equivalent_only_a_tie_whose_whole_interval_lies_inside_it(sweep):
+    wide = " ".join(compare(sweep, "compare.margin=50").stdout.split())
+    plain = compare(sweep)
+    difference, p, verdict = b_row(plain.stdout)
+    if verdict == "no detectable difference":
+        assert "equivalent within ±50.00 pts" in wide
+    narrow = compare(sweep, "compare.margin=0.001")
+    assert b_row(narrow.stdout)[2] == verdict  # no interval is that narrow
+    refused = compare(sweep, "compare.margin=-1")
+    assert refused.returncode == 2 and "compare.margin=-1 must be a positive number" in " ".join(
+        refused.stderr.split()
+    )
+
+
+def test_a_sweep_that_validated_on_the_test_set_says_its_choices_were_made_on_it(tmp_path):
+    result = run_script(
+        "train.py", "-m", "data=mnist-hog", "trainer.max_epochs=1", "data.val_on_test=true",
+        "model.net.hidden=[16],[32]", "trainer.limit_train_batches=20", log_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = " ".join(result.stdout.split())
+    assert "Validation is the test set in this run (data.val_on_test=true" in out
+    assert "Chosen on the test set." in out  # the sweep's report, as the terminal shows it
+    (folder,) = (tmp_path / "train" / "multiruns").iterdir()
+    text = (folder / "sweep_report.md").read_text()
+    assert "**Chosen on the test set.**" in text and "never by the test set" not in text
+    report_md = (folder / "0" / "report.md").read_text()
+    assert "Validation is the test set in this run" in report_md
+    on_val = " ".join(compare(folder, "--split", "val").stdout.split())
+    assert "the best on validation (the test set here: data.val_on_test=true)" in on_val
+    assert "Compared on the same 10,000 test images" in on_val

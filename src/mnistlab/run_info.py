@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# Said on the terminal and in report.md of a run that validated on the test set.
+VALIDATED_ON_TEST = (
+    "Validation is the test set in this run (data.val_on_test=true, the lab notebooks' "
+    "protocol): best.ckpt and the objective a sweep or search ranks runs by are chosen on the "
+    "test images, so the test score of a run chosen that way is optimistic."
+)
+
 
 def model_name(config: dict[str, Any]) -> str:
     return config["model"]["net"]["_target_"].rsplit(".", 1)[-1]
@@ -35,6 +42,7 @@ def run_facts(config: dict[str, Any], parameters: int) -> dict[str, Any]:
         "parameters": parameters,
         "seed": config["seed"],
         **rung,
+        **({"val_on_test": True} if config["data"].get("val_on_test") else {}),
     }
 
 

@@ -8,11 +8,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistlab.analysis.comparison import Result, Variant
+import numpy as np
+
+from mnistlab.analysis.comparison import Result
 from mnistlab.analysis.run_rows import RunRow
-from mnistlab.analysis.stats import accuracy_interval
+from mnistlab.analysis.stats import ALPHA, accuracy_interval
 from mnistlab.analysis.ties import Ties
+from mnistlab.analysis.variants import Variant
+from mnistlab.checks import positive_number
 from mnistlab.terminal import points_interval, with_interval
+
+CHOSEN_ON_TEST = (
+    "**Chosen on the test set.** These runs validated on the test set (data.val_on_test=true, the "
+    "lab notebooks' protocol), so every choice below made on validation (the best run, the "
+    "variants that tie with it and the pick among them, a search's trials, best.ckpt) was made "
+    "on the test images, and the chosen runs' test scores are optimistic. Leave "
+    "data.val_on_test out to choose on a split held out of the training images."
+)
+
+
+def margin_setting(value: Any) -> float | None:
+    """compare.margin, given in accuracy points, as a fraction (None when not set)."""
+    if value is None:
+        return None
+    what = (
+        "the difference in accuracy, in points, too small to matter: a difference whose whole "
+        "95% interval lies within ±margin is called equivalent"
+    )
+    return positive_number("compare.margin", value, what, "E.g. compare.margin=0.2.") / 100
+
+
+def validated_on_test(rows: list[RunRow]) -> bool:
+    """Whether any of the completed `rows` validated on the test set (data.val_on_test=true)."""
+    return any(r.validated_on_test for r in rows if r.ok)
+
+
+def ranks_nothing(rows: list[RunRow]) -> str:
+    """What ranked the runs, in words for a parenthesis."""
+    if validated_on_test(rows):
+        return "the test set, which is the validation set here: data.val_on_test=true"
+    return "the test set ranks nothing"
+
+
+def never_the_test_set(rows: list[RunRow]) -> str:
+    """What a choice made on validation was made on, in words for a sentence's end."""
+    if validated_on_test(rows):
+        return "on the test set, which is the validation set here (data.val_on_test=true)"
+    return "never by the test set"
 
 
 def acc_interval(scores: dict[str, Any]) -> tuple[float, float] | None:
@@ -63,33 +105,34 @@ def variants_markdown(ranked: list[Variant], heading: str = "##") -> list[str]:
     lines = [
         f"{heading} Variants over seeds, best on validation first",
         "",
-        "| variant | seeds | objective (validation), mean | test acc, mean (95% interval of "
-        "the mean) | sd | min-max |",
+        "| variant | seeds | objective (validation), mean | test acc, mean (95% interval: seeds "
+        "and examples) | sd | min-max |",
         "|---|---:|---|---:|---:|---:|",
     ]
     for v in ranked:
-        test = v.test_accuracy()
+        accuracies = v.accuracies("test")
         name = v.runs[0].objective[0]
         values = [r.objective[1] for r in v.runs if r.objective[1] is not None]
         objective = f"{name} {sum(values) / len(values):.4f}" if values else f"{name} -"
+        sd = float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0
         lines.append(
-            f"| `{v.label}` | {test.n} ({', '.join(map(str, sorted(v.seeds)))}) | {objective} | "
-            f"{with_interval(test.mean, test.mean_interval())} | {100 * test.std:.2f} pts | "
-            f"{_spread(test.values)} |"
+            f"| `{v.label}` | {len(accuracies)} ({', '.join(map(str, sorted(v.seeds)))}) | "
+            f"{objective} | {with_interval(v.mean_accuracy('test'), variant_interval(v))} | "
+            f"{100 * sd:.2f} pts | {_spread(accuracies)} |"
         )
     return lines
 
 
-def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
-    """Which variants tie with the best on validation, and which one the report's rule picks."""
+def ties_sentences(ranked: list[Variant], ties: Ties | None, rows: list[RunRow]) -> list[str]:
+    """Which variants tie with the best on validation, which of them are equivalent within the
+    margin, and which one the report's rule picks (`rows`: the runs, for what validation was)."""
     if ties is None or len(ranked) < 2:
         return []
     best, lines = ranked[0], []
     if len(best.runs) > 1:
-        test = best.test_accuracy()
         lines.append(
-            f"Best on validation over seeds: `{best.label}` ({test.n} seeds), test accuracy "
-            f"{with_interval(test.mean, test.mean_interval())} (mean, 95% interval of the mean)."
+            f"Best on validation over seeds: `{best.label}` ({len(best.runs)} seeds), test accuracy "
+            f"{variant_accuracy(best)}."
         )
     methods = sorted({r.method for r in ties.results})
     how = f"{', '.join(methods)} on the validation images" + (
@@ -101,9 +144,18 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
         lines.append(
             f"Validation cannot tell `{best.label}` apart from {names} ({how}: p >= 0.05): "
             f"{len(ties.tied)} variants tie on validation. The tie is broken by {Ties.RULE}, "
-            f"never by the test set: `{pick.label}`, {pick.weights:,} weights, "
+            f"{never_the_test_set(rows)}: `{pick.label}`, {pick.weights:,} weights, "
             f"{variant_accuracy(pick)} on the test set."
         )
+        lines += equivalence_sentences(best, ties)
+        if ties.apart_in_these_runs:
+            k = len(best.runs)
+            lines.append(
+                f"Of these, {', '.join(f'`{v.label}`' for v in ties.apart_in_these_runs)} "
+                f"differ from `{best.label}` in these {k} seeds' runs themselves (McNemar's "
+                "test stratified by seed on the validation images, Holm-corrected): what "
+                f"{k} seeds cannot tell is whether a new seed would too."
+            )
     elif ties.results:
         lines.append(
             f"Validation tells `{best.label}` apart from every other variant tested ({how}: "
@@ -121,6 +173,29 @@ def ties_sentences(ranked: list[Variant], ties: Ties | None) -> list[str]:
     return lines
 
 
+def equivalence_sentences(best: Variant, ties: Ties) -> list[str]:
+    """With a margin (compare.margin), which tied variants are equivalent to the best: a tie
+    says the data cannot tell, equivalence that any difference is within the margin."""
+    if ties.margin is None:
+        return []
+    tied = [r for r in ties.results if not r.detected]
+    within = [f"`{r.b}`" for r in tied if r.equivalent]
+    beyond = [f"`{r.b}`" for r in tied if not r.equivalent]
+    margin = f"±{100 * ties.margin:.2f} pts (compare.margin)"
+    lines = []
+    if within:
+        lines.append(
+            f"Equivalent to `{best.label}` within {margin}, the whole 95% interval of the "
+            f"difference inside it: {', '.join(within)}."
+        )
+    if beyond:
+        lines.append(
+            f"A tie, not equivalence, for {', '.join(beyond)}: the data cannot tell them from "
+            f"`{best.label}`, but their intervals reach beyond {margin}."
+        )
+    return lines
+
+
 def result_text(result: Result) -> str:
     """'+0.50 pts (+0.31 to +0.70), p 1.2e-06: significant': A minus B, its interval, the
     (Holm-corrected, where several were tested) p-value and what it means at the 5% level."""
@@ -130,17 +205,44 @@ def result_text(result: Result) -> str:
     )
 
 
+def seeds_sentence(result: Result, a: str, b: str) -> str:
+    """What a comparison over seeds can and cannot tell, in words: each seed's own test, these
+    seeds' runs together, and a new seed. Differences are shown from B's side (B minus A)."""
+    found = result.over_seeds
+    seeds = "; ".join(
+        f"{100 * (0.0 - d):+.2f} pts (McNemar p {p:.2g})" for d, _, _, p in found.per_seed
+    )
+    k, pooled = result.seeds, found.pooled_p
+    each = f"seed by seed, {b} minus {a}: {seeds}."
+    if result.detected:
+        return f"{each} Over the {k} seeds, {result.verdict(a, b)}."
+    if pooled < ALPHA:
+        better = a if sum(s[1] for s in found.per_seed) > sum(s[2] for s in found.per_seed) else b
+        spread = [100 * (0.0 - d) for d, *_ in found.per_seed]
+        return (
+            f"{each} These {k} seeds' runs together favour {better} on their own examples "
+            f"(McNemar's test stratified by seed, p {pooled:.2g}), but {k} seeds cannot tell "
+            f"whether a new seed would: their differences run from {min(spread):+.2f} to "
+            f"{max(spread):+.2f} pts. More seeds (e.g. seed=1,2,3,4,5) can tell."
+        )
+    return (
+        f"{each} Neither a new seed (p {result.p:.2g}) nor these {k} seeds' runs together "
+        f"(McNemar's test stratified by seed, p {pooled:.2g}) tell {a} and {b} apart."
+    )
+
+
 def variant_accuracy(variant: Variant) -> str:
     """One run's test accuracy with its Wilson interval; over seeds, the mean with the interval
     of the mean."""
-    test = variant.test_accuracy()
-    text = with_interval(test.mean, variant_interval(variant))
-    return text if test.n == 1 else f"{text} (mean of {test.n} seeds)"
+    text = with_interval(variant.mean_accuracy("test"), variant_interval(variant))
+    seeds = len(variant.runs)
+    return text if seeds == 1 else f"{text} (mean of {seeds} seeds)"
 
 
 def variant_interval(variant: Variant) -> tuple[float, float] | None:
     """The 95% interval of a variant's test accuracy: one run's Wilson interval, or over seeds
-    the t interval of the mean."""
+    the interval of the mean (mnistlab.analysis.seeds: the seeds and the examples)."""
     if len(variant.runs) == 1:
         return acc_interval(variant.runs[0].metrics["test"])
-    return variant.test_accuracy().mean_interval()
+    mean = variant.over_seeds("test")
+    return (mean.low, mean.high) if mean else None

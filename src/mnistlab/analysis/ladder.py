@@ -10,8 +10,9 @@ within noise says "not significant".
 from __future__ import annotations
 
 from mnistlab.analysis.certainty import objective_text, result_text, test_acc_text
-from mnistlab.analysis.comparison import Result, Variant, compare, step_by_step
+from mnistlab.analysis.comparison import Result, compare, step_by_step
 from mnistlab.analysis.run_rows import RunRow
+from mnistlab.analysis.variants import Variant
 from mnistlab.errors import UserError
 from mnistlab.terminal import percent
 

@@ -18,6 +18,7 @@ from mnistlab.analysis.metrics import confused_pairs
 from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
 from mnistlab.analysis.predictions import SplitPredictions
 from mnistlab.analysis.stats import accuracy_interval, macro_f1_interval
+from mnistlab.run_info import VALIDATED_ON_TEST
 from mnistlab.terminal import with_interval
 
 
@@ -102,6 +103,7 @@ def report_markdown(
         "",
         f"Command: `{run.get('command', '')}`",
         "",
+        *([f"**{VALIDATED_ON_TEST}**", ""] if run.get("val_on_test") else []),
         "## Model and its weights (Question 2)",
         "",
         breakdown_md,

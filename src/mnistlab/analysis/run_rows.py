@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from mnistlab.analysis.predictions import SplitPredictions, read_predictions
+from mnistlab.errors import UserError
 from mnistlab.objectives import lower_is_better
+from mnistlab.runs.identity import read_config, result_key, variant_key
 
 
 @dataclass
@@ -21,15 +24,39 @@ class RunRow:
     reason: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    finished: float = 0.0  # when it completed (seconds since the epoch; 0 when not known)
     _predictions: dict[str, SplitPredictions] | None = field(
         default=None, repr=False, compare=False
     )
+    _config: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def predictions(self) -> dict[str, SplitPredictions]:
         """The run's per-example results by split, read once ({} for a run without them)."""
         if self._predictions is None:
             self._predictions = read_predictions(self.path)
         return self._predictions
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's resolved config (config.yaml), read once ({} for a folder without one)."""
+        if self._config is None:
+            self._config = read_config(self.path) or {}
+        return self._config
+
+    @property
+    def identity(self) -> str | None:
+        """What makes it this run (mnistlab.runs.identity); None without a config."""
+        return result_key(self.config) if self.config else None
+
+    @property
+    def variant(self) -> str | None:
+        """What its replicates share: the identity less the seed; None without a config."""
+        return variant_key(self.config) if self.config else None
+
+    @property
+    def validated_on_test(self) -> bool:
+        """Whether its validation set was the test set (data.val_on_test=true)."""
+        return bool(self.config.get("data", {}).get("val_on_test"))
 
     @property
     def ok(self) -> bool:
@@ -72,7 +99,8 @@ def read_run(run_dir: Path, label: str = "") -> RunRow:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     state = status.get("status", "completed" if metrics else "unknown")
     overrides = _overrides(run_dir, status)
-    return RunRow(run_dir, overrides, state, status.get("reason", ""), metrics, label)
+    finished = float(status.get("completed_unix") or 0.0)
+    return RunRow(run_dir, overrides, state, status.get("reason", ""), metrics, label, finished)
 
 
 def collect_runs(folder: Path) -> list[RunRow]:
@@ -86,3 +114,86 @@ def collect_runs(folder: Path) -> list[RunRow]:
         own = [o for o in row.overrides if o not in common]
         row.label = " ".join(own) or str(row.path.relative_to(folder)) or row.path.name
     return rows
+
+
+@dataclass
+class Distinct:
+    """Runs counted once: copies and reruns of one run (the same identity) are one run."""
+
+    rows: list[RunRow]
+    notes: list[str]  # a sentence for each run found in several folders
+
+
+def _same_results(a: RunRow, b: RunRow) -> bool:
+    """Whether two completed runs found the same: every example predicted the same, or (runs
+    without per-example results) the same test metrics."""
+    pa, pb = a.predictions(), b.predictions()
+    if pa and pb and pa.keys() == pb.keys():
+        return all(np.array_equal(pa[s].predicted, pb[s].predicted) for s in pa)
+    keys = ("acc", "loss", "f1_macro")
+    return [a.metrics["test"].get(k) for k in keys] == [b.metrics["test"].get(k) for k in keys]
+
+
+def _names(rows: list[RunRow], folder: Path | None) -> str:
+    def name(row: RunRow) -> str:
+        if folder is not None and row.path.is_relative_to(folder):
+            return str(row.path.relative_to(folder)) or row.path.name
+        return str(row.path)
+
+    return ", ".join(name(r) for r in rows)
+
+
+def count_once(rows: list[RunRow], folder: Path | None = None) -> Distinct:
+    """`rows` with each run once: of several completed folders with one identity, the newest
+    (said in a note; when they found different results, named as such, never averaged), and no
+    failed or unfinished attempt of a run that completed elsewhere. Folder names in the notes
+    are relative to `folder`."""
+    groups: dict[str, list[RunRow]] = {}
+    for row in rows:
+        groups.setdefault(row.identity or f"folder {row.path}", []).append(row)
+    kept, copies, notes = [], [], []
+    for group in groups.values():
+        done = sorted((r for r in group if r.ok), key=lambda r: (r.finished, str(r.path)))
+        if not done:
+            kept += group
+            continue
+        newest, label = done[-1], f"`{done[-1].label}`"
+        kept.append(newest)
+        if len(done) > 1 and all(_same_results(newest, r) for r in done[:-1]):
+            copies.append(f"{label} ({_names(done, folder)})")
+        elif len(done) > 1:
+            scores = "; ".join(f"{_names([r], folder)}: test {100 * r.test_acc:.2f}%" for r in done)
+            notes.append(
+                f"{label}: {len(done)} folders with the same settings but different results "
+                f"({scores}), so not averaged: the newest, {_names([newest], folder)}, is used "
+                "(another machine or thread count can change the order of float operations)."
+            )
+        unfinished = [r for r in group if not r.ok]
+        if unfinished:
+            notes.append(
+                f"{label}: {len(unfinished)} failed or unfinished attempt(s) "
+                f"({_names(unfinished, folder)}) left out, the run completed in "
+                f"{_names([newest], folder)}."
+            )
+    if copies:
+        runs = "1 run" if len(copies) == 1 else f"{len(copies)} runs"
+        notes.insert(
+            0,
+            f"Counted once: {runs} found in several folders with the same settings and results "
+            f"(copies or reruns), {'; '.join(copies)}.",
+        )
+    order = {id(r): i for i, r in enumerate(rows)}
+    return Distinct(sorted(kept, key=lambda r: order[id(r)]), notes)
+
+
+def run_folders(paths: list[Path]) -> list[Path]:
+    """Run folders (a folder holding metrics.json), each given or found under a given folder."""
+    found = []
+    for path in paths:
+        if (path / "metrics.json").is_file():
+            found.append(path)
+        elif path.is_dir():
+            found += sorted(p.parent for p in path.rglob("metrics.json"))
+        else:
+            raise UserError(f"{path} is neither a run's folder nor a folder of runs.")
+    return found

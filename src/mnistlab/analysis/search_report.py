@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistlab.analysis.certainty import test_acc_text
-from mnistlab.analysis.comparison import Variant, step_by_step
+from mnistlab.analysis.certainty import test_acc_text, validated_on_test
+from mnistlab.analysis.comparison import step_by_step
 from mnistlab.analysis.plots import save_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.search_plots import history_figure, pareto_figure
 from mnistlab.analysis.search_trials import Search, repeats, sampled, trial_of, trial_table, values
+from mnistlab.analysis.variants import Variant
 from mnistlab.objectives import WEIGHTS
 from mnistlab.terminal import percent, points_interval
 
@@ -102,6 +103,8 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
     """The report's search section; writes its figures into `folder`."""
     trials = sorted((r for r in rows if trial_of(r) is not None), key=trial_of)
     done = [r for r in trials if r.ok]
+    test_chose = validated_on_test(done)
+    on_test = ", which is the test set here (data.val_on_test=true)" if test_chose else ""
     goals = ", ".join(
         f"{n} ({'minimize' if low else 'maximize'})"
         for n, low in zip(search.names, search.lower, strict=True)
@@ -110,8 +113,8 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
         f"## Search: study `{search.study}` ({search.sampler})",
         "",
         f"{len(trials)} trials ({len(done)} completed, {len(trials) - len(done)} failed or "
-        f"unfinished); objectives: {goals}, chosen on validation data, test accuracy shown "
-        "alongside. The same command again adds trials to this study.",
+        f"unfinished); objectives: {goals}, chosen on validation data{on_test}, test accuracy "
+        "shown alongside. The same command again adds trials to this study.",
         "",
     ]
     if not done:
@@ -122,7 +125,11 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
         lines += [
             f"Best trial: {trial_of(best)}, `{sampled(best, search.params)}`, "
             f"{search.names[0]} {values(best)[0]:.4f}; on the test set {test_acc_text(best)} "
-            "(reported, not searched on).",
+            + (
+                "(searched on too: data.val_on_test=true)."
+                if test_chose
+                else "(reported, not searched on)."
+            ),
             "",
         ]
     else:

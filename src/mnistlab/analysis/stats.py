@@ -17,6 +17,7 @@ ALPHA = 1 - CONFIDENCE
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 NO_DIFFERENCE = "no detectable difference"
+EQUIVALENT = "equivalent within"
 
 
 def accuracy_interval(correct: int, n: int) -> tuple[float, float]:
@@ -81,15 +82,56 @@ class PairedComparison:
     p_value: float
 
     def verdict(self, a: str = "A", b: str = "B") -> str:
-        return verdict(self.difference, self.p_value, a, b)
+        return verdict(self.difference, self.p_value, a, b, (self.low, self.high))
 
 
-def verdict(difference: float, p_value: float, a: str, b: str) -> str:
-    """A difference of A minus B in words, at the 5% level: "A is better", "B is better" or
-    "no detectable difference" (`p_value`: Holm's where several pairs were tested together)."""
-    if p_value >= ALPHA:
-        return NO_DIFFERENCE
-    return f"{a} is better" if difference > 0 else f"{b} is better"
+def verdict(
+    difference: float,
+    p_value: float,
+    a: str,
+    b: str,
+    interval: tuple[float, float] | None = None,
+    margin: float | None = None,
+) -> str:
+    """A difference of A minus B in words, at the 5% level: "A is better", "B is better", or,
+    when the test cannot tell, "equivalent within ±m pts" where the whole 95% `interval` lies
+    inside the `margin` (a fraction; a region of practical equivalence), else "no detectable
+    difference" (`p_value`: Holm's where several pairs were tested together)."""
+    if p_value < ALPHA:
+        return f"{a} is better" if difference > 0 else f"{b} is better"
+    if (
+        margin is not None
+        and interval is not None
+        and -margin <= interval[0] <= interval[1] <= margin
+    ):
+        return f"{EQUIVALENT} ±{100 * margin:.2f} pts"
+    return NO_DIFFERENCE
+
+
+# Pseudo-examples (value, weight) that keep a variance from being zero: half an example in each
+# cell of a 2x2 table of two models (Agresti & Min 2005), or of one model's right and wrong.
+DIFFERENCE_PSEUDO = ((1.0, 0.5), (-1.0, 0.5), (0.0, 1.0))
+ACCURACY_PSEUDO = ((1.0, 0.5), (0.0, 0.5))
+
+
+def mean_variance(values: np.ndarray, pseudo: tuple[tuple[float, float], ...]) -> float:
+    """The sampling variance of the mean of per-example `values`, with `pseudo`-examples."""
+    extra_values, extra_weights = np.array(pseudo).T
+    weights = np.concatenate([np.ones(len(values)), extra_weights])
+    points = np.concatenate([values, extra_values])
+    mean = np.average(points, weights=weights)
+    return float(np.average((points - mean) ** 2, weights=weights) / weights.sum())
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
+    """The examples only A gets right, only B, and McNemar's exact p-value (a binomial test on
+    those examples)."""
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"paired results need the same examples: {a.shape} != {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = only_a + only_b
+    return only_a, only_b, float(stats.binomtest(only_a, discordant).pvalue) if discordant else 1.0
 
 
 def compare_paired(
@@ -98,12 +140,9 @@ def compare_paired(
     """A's accuracy minus B's on the same examples (`correct_*`: one boolean per example), with a
     paired bootstrap interval and McNemar's exact p-value (a binomial test on the examples only
     one of the two gets right)."""
+    only_a, only_b, p_value = mcnemar(correct_a, correct_b)
     a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
-    if a.shape != b.shape:
-        raise ValueError(f"paired results need the same examples: {a.shape} != {b.shape}")
-    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     discordant = only_a + only_b
-    p_value = stats.binomtest(only_a, discordant).pvalue if discordant else 1.0
     difference = a.astype(float) - b.astype(float)
     if discordant:
         result = stats.bootstrap(
@@ -111,8 +150,11 @@ def compare_paired(
             confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed),
         )  # fmt: skip
         low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    else:  # the two agree on every example: nothing varies
-        low = high = 0.0
+    else:  # the two agree on every example: the half examples of Agresti & Min leave some doubt
+        half = stats.norm.ppf(0.5 + CONFIDENCE / 2) * np.sqrt(
+            mean_variance(difference, DIFFERENCE_PSEUDO)
+        )
+        low, high = -float(half), float(half)
     return PairedComparison(
         len(a), float(difference.mean()), low, high, only_a, only_b, float(p_value)
     )
@@ -127,33 +169,3 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p_values[i]))
         adjusted[i] = running
     return adjusted
-
-
-@dataclass
-class Replicates:
-    """One value over runs that differ only in their seed."""
-
-    values: list[float]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.values))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
-
-    def mean_interval(self) -> tuple[float, float] | None:
-        """Student's t interval of the mean (None for a single run)."""
-        if self.n < 2:
-            return None
-        if self.std == 0:
-            return self.mean, self.mean
-        low, high = stats.t.interval(
-            CONFIDENCE, self.n - 1, loc=self.mean, scale=self.std / np.sqrt(self.n)
-        )
-        return float(low), float(high)

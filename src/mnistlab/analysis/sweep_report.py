@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.certainty import (
+    CHOSEN_ON_TEST,
     acc_interval,
     objective_text,
     test_acc_text,
     ties_sentences,
+    validated_on_test,
     variants_markdown,
 )
-from mnistlab.analysis.comparison import ranked_variants
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
-from mnistlab.analysis.run_rows import RunRow, collect_runs
+from mnistlab.analysis.run_rows import RunRow, collect_runs, count_once
 from mnistlab.analysis.search_report import search_markdown
 from mnistlab.analysis.search_trials import read_search
 from mnistlab.analysis.ties import ties_on_validation
+from mnistlab.analysis.variants import ranked_variants
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
 
@@ -57,12 +59,13 @@ def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
     }
 
 
-def conclusions(rows: list[RunRow]) -> list[str]:
-    """What the sweep found, in sentences a student can paste into a lab report."""
+def conclusions(rows: list[RunRow], margin: float | None = None) -> list[str]:
+    """What the sweep found, in sentences a student can paste into a lab report (`rows`: each
+    run once, ranked; `margin`: compare.margin, a difference of no practical matter)."""
     done = [r for r in rows if r.ok]
     failed = [r for r in rows if not r.ok and r.status != "running"]
     running = [r for r in rows if r.status == "running"]
-    lines: list[str] = []
+    lines: list[str] = [CHOSEN_ON_TEST] if validated_on_test(rows) else []
     if done:
         best, worst = done[0], done[-1]  # ranked on validation data: the test set chooses nothing
         lines.append(
@@ -72,7 +75,7 @@ def conclusions(rows: list[RunRow]) -> list[str]:
         )
         ranked_ = ranked_variants(done)
         if len(ranked_) > 1:
-            lines += ties_sentences(ranked_, ties_on_validation(ranked_))
+            lines += ties_sentences(ranked_, ties_on_validation(ranked_, margin), rows)
         if len(done) > 1:
             accuracies = [r.test_acc for r in done]
             lines.append(
@@ -143,10 +146,13 @@ def table_markdown(rows: list[RunRow], folder: Path, link_from: Path | None = No
     return lines
 
 
-def write_report(folder: Path) -> list[RunRow]:
-    """Write sweep_report.md, sweep_report.csv and sweep_val_loss.png into `folder`."""
+def write_report(folder: Path, margin: float | None = None) -> list[RunRow]:
+    """Write sweep_report.md, sweep_report.csv and sweep_val_loss.png into `folder`; return its
+    runs, each once (copies and reruns of one run counted once, as the report says)."""
     folder = Path(folder)
-    rows = ranked(collect_runs(folder))
+    every = collect_runs(folder)
+    distinct = count_once(every, folder)
+    rows = ranked(distinct.rows)
     fields = [
         "run", "overrides", "status", "objective", "parameters", "epochs", "wall_time_s",
         "best_val_loss", "test_acc", "test_acc_low", "test_acc_high", "test_f1_macro", "weakest_class", "most_confused", "reason",
@@ -156,13 +162,14 @@ def write_report(folder: Path) -> list[RunRow]:
         writer.writeheader()
         writer.writerows(_columns(r, folder) for r in rows)
 
-    lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in conclusions(rows)], ""]
-    ladder, search = rungs(rows), read_search(rows)
+    sentences = [*conclusions(rows, margin), *distinct.notes]
+    lines = [f"# Sweep report: {folder}", "", *[f"- {s}" for s in sentences], ""]
+    ladder, search = rungs(rows), read_search(every)
     summary = []  # a ladder or a search first, then every run
     if ladder:
         summary = ladder_markdown(ladder)
     elif search:
-        summary = search_markdown(folder, search, rows)
+        summary = search_markdown(folder, search, every)
     over_seeds = variants_markdown(ranked_variants([r for r in rows if r.ok]))
     summary += ([""] if summary and over_seeds else []) + over_seeds
     if summary:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.certainty import result_text, test_acc_text, variant_accuracy
-from mnistlab.analysis.comparison import Result, Variant, compare, ranked_variants
+from mnistlab.analysis.comparison import Result, compare, corrected
 from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.stats import NO_DIFFERENCE
+from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.errors import UserError
 from mnistlab.lab.questions import link
 
@@ -83,9 +84,12 @@ def _tested(a: Variant, b: Variant) -> Result | None:
 def _difference(result: Result | None, a: str, b: str) -> str:
     if result is None:
         return f"{a} and {b} were not tested against each other (runs without per-example results)"
+    holm = (
+        ", Holm-corrected for the question's 2 comparisons" if result.adjusted is not None else ""
+    )
     return (
         f"{a} minus {b}: {result_text(result)} ({result.method} on the same "
-        f"{result.examples:,} test images)"
+        f"{result.examples:,} test images{holm})"
     )
 
 
@@ -100,7 +104,11 @@ def capacity_answer(
     w_mlp, w_cnn = mlp.weights, cnn.weights
     cnn_net = configs[cnn_runs[0].path]["model"]["net"]
     mlp_net = configs[mlp_runs[0].path]["model"]["net"]
+    shallow = ranked_variants([r for r in done if model_label(r) == "MLP on MNIST"])
+    best = shallow[0] if len(shallow) > 1 else None  # on validation: the test set chooses nothing
     result = _tested(cnn, mlp)
+    wide = _tested(cnn, best) if best is not None else None
+    corrected([r for r in (result, wide) if r is not None])  # two questions of one test set
     verdict = result.verdict("the CNN", "the MLP") if result is not None else ""
     opening = {
         "the CNN is better": "Yes, in the sense that matters here: capacity per weight.",
@@ -118,12 +126,9 @@ def capacity_answer(
         "every position of the image, so depth buys features (strokes, then parts of digits) "
         "that a single wide layer must learn pixel by pixel."
     ]
-    shallow = ranked_variants([r for r in done if model_label(r) == "MLP on MNIST"])
-    if len(shallow) > 1:
+    if best is not None:
         weights = [v.weights for v in shallow]
         accuracies = [r.test_acc for v in shallow for r in v.runs]
-        best = shallow[0]  # on validation: the test set chooses nothing
-        wide = _tested(cnn, best)
         said = {
             NO_DIFFERENCE: f"width matches the CNN within noise, at {best.weights / w_cnn:.0f} times its "
             "weights.",

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from mnistlab.analysis.certainty import CHOSEN_ON_TEST, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.lab.capacity import question_3
 from mnistlab.lab.plan import Family
@@ -55,6 +56,8 @@ def write_lab_report(
     }
     failed = [row for row in unique if not row.ok]
     lines = ["# The lab, answered by its runs", "", intro, ""]
+    if validated_on_test(done):
+        lines += [CHOSEN_ON_TEST, ""]
     if failed:
         lines += ["## Runs that failed", ""]
         lines += [f"- {link(r.path, out_dir)} `{r.label}`: {r.reason or r.status}" for r in failed]

@@ -8,15 +8,16 @@ from pathlib import Path
 
 from mnistlab.analysis.certainty import (
     f1_text,
+    ranks_nothing,
     test_acc_text,
     variant_accuracy,
     variant_interval,
     variants_markdown,
 )
-from mnistlab.analysis.comparison import Variant, ranked_variants
 from mnistlab.analysis.plots import save_figure, val_loss_figure
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
+from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.lab.questions import link
 
 
@@ -34,7 +35,7 @@ def sweep_section(
         f"### {title}",
         "",
         f"The sweep `python src/train.py -m experiment={experiment}`, {len(rows)} runs, ranked "
-        "by their validation objective (the test set ranks nothing); each row links its run.",
+        f"by their validation objective ({ranks_nothing(rows)}); each row links its run.",
         "",
         *[f"- {sentence}" for sentence in conclusions(rows)],
         "",
@@ -123,7 +124,7 @@ def _against_mnist(fashion: list[RunRow], mnist: list[RunRow] | None) -> list[st
     on_mnist = Variant("MNIST", done)
     (f_low, f_high), (m_low, m_high) = variant_interval(on_fashion), variant_interval(on_mnist)
     apart = f_high < m_low or m_high < f_low
-    gap = 100 * (on_mnist.test_accuracy().mean - on_fashion.test_accuracy().mean)
+    gap = 100 * (on_mnist.mean_accuracy("test") - on_fashion.mean_accuracy("test"))
     return [
         f"The same network on MNIST: {variant_accuracy(on_mnist)}; on Fashion-MNIST "
         f"{variant_accuracy(on_fashion)}. Two different test sets, so no paired test: "

@@ -23,7 +23,7 @@ from mnistlab.models.build import build_net
 from mnistlab.models.classifier import Classifier
 from mnistlab.objectives import metric_names, objectives
 from mnistlab.ranks import is_rank_zero
-from mnistlab.run_info import describe, hyperparameters, run_facts
+from mnistlab.run_info import VALIDATED_ON_TEST, describe, hyperparameters, run_facts
 from mnistlab.tasks.components import (
     build_datamodule,
     build_trainer,
@@ -127,6 +127,8 @@ def start_run_folder(
     """Print the run's title and Question 2 table; write config.yaml and params.md."""
     if is_rank_zero():
         console.print(f"[bold]{title}[/bold]  splits: {datamodule.split_sizes()}")
+        if datamodule.val_on_test:
+            console.print(VALIDATED_ON_TEST, style="bold yellow")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return show_breakdown(net, datamodule.input_shape, out_dir)
