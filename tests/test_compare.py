@@ -271,3 +271,13 @@ def test_a_sweep_that_validated_on_the_test_set_says_its_choices_were_made_on_it
     on_val = " ".join(compare(folder, "--split", "val").stdout.split())
     assert "the best on validation (the test set here: data.val_on_test=true)" in on_val
     assert "Compared on the same 10,000 test images" in on_val
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_a_margin_that_cannot_work_is_refused_before_any_training(tmp_path, multirun):
+    args = ["-m"] if multirun else []
+    result = run_script("train.py", *args, "compare.margin=wide", log_dir=tmp_path)
+    err = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "compare.margin='wide' must be a positive number" in err
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.rglob("metrics.json"))

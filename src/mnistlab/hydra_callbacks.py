@@ -17,7 +17,7 @@ class SweepReport(Callback):
     any run failed."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnistlab.analysis.certainty import margin_setting
+        from mnistlab.analysis.protocol import margin_of
         from mnistlab.cli import run_command
         from mnistlab.slurm import check_resources, is_slurm_launcher
         from mnistlab.study import is_search, prepare_search
@@ -28,16 +28,16 @@ class SweepReport(Callback):
         if is_search(config):
             run_command(lambda: prepare_search(config) or 0)
         run_command(lambda: prepare_stores(config.get("logger")) or 0)
-        run_command(lambda: margin_setting(_margin(config)) and 0)
+        run_command(lambda: margin_of(config) and 0)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from mnistlab.analysis.certainty import margin_setting
+        from mnistlab.analysis.protocol import margin_of
         from mnistlab.analysis.sweep_report import REPORT_MD, write_report
 
         folder = Path(config.hydra.sweep.dir)
         if not folder.is_dir():
             return
-        rows = write_report(folder, margin_setting(_margin(config)))
+        rows = write_report(folder, margin_of(config))
         failed = [r for r in rows if not r.ok]
         print(
             f"\nSweep report: {folder / REPORT_MD} ({len(rows) - len(failed)} completed, {len(failed)} failed)"
@@ -45,8 +45,3 @@ class SweepReport(Callback):
         print((folder / REPORT_MD).read_text())
         if failed:
             raise SystemExit(1)
-
-
-def _margin(config: DictConfig) -> Any:
-    """compare.margin as the sweep was given it (None for configs without it)."""
-    return (config.get("compare") or {}).get("margin")

@@ -11,50 +11,12 @@ from typing import Any
 import numpy as np
 
 from mnistlab.analysis.comparison import Result
+from mnistlab.analysis.protocol import never_the_test_set
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.stats import ALPHA, accuracy_interval
 from mnistlab.analysis.ties import Ties
 from mnistlab.analysis.variants import Variant
-from mnistlab.checks import positive_number
 from mnistlab.terminal import points_interval, with_interval
-
-CHOSEN_ON_TEST = (
-    "**Chosen on the test set.** These runs validated on the test set (data.val_on_test=true, the "
-    "lab notebooks' protocol), so every choice below made on validation (the best run, the "
-    "variants that tie with it and the pick among them, a search's trials, best.ckpt) was made "
-    "on the test images, and the chosen runs' test scores are optimistic. Leave "
-    "data.val_on_test out to choose on a split held out of the training images."
-)
-
-
-def margin_setting(value: Any) -> float | None:
-    """compare.margin, given in accuracy points, as a fraction (None when not set)."""
-    if value is None:
-        return None
-    what = (
-        "the difference in accuracy, in points, too small to matter: a difference whose whole "
-        "95% interval lies within ±margin is called equivalent"
-    )
-    return positive_number("compare.margin", value, what, "E.g. compare.margin=0.2.") / 100
-
-
-def validated_on_test(rows: list[RunRow]) -> bool:
-    """Whether any of the completed `rows` validated on the test set (data.val_on_test=true)."""
-    return any(r.validated_on_test for r in rows if r.ok)
-
-
-def ranks_nothing(rows: list[RunRow]) -> str:
-    """What ranked the runs, in words for a parenthesis."""
-    if validated_on_test(rows):
-        return "the test set, which is the validation set here: data.val_on_test=true"
-    return "the test set ranks nothing"
-
-
-def never_the_test_set(rows: list[RunRow]) -> str:
-    """What a choice made on validation was made on, in words for a sentence's end."""
-    if validated_on_test(rows):
-        return "on the test set, which is the validation set here (data.val_on_test=true)"
-    return "never by the test set"
 
 
 def acc_interval(scores: dict[str, Any]) -> tuple[float, float] | None:

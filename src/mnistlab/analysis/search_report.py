@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistlab.analysis.certainty import test_acc_text, validated_on_test
+from mnistlab.analysis.certainty import test_acc_text
 from mnistlab.analysis.comparison import step_by_step
 from mnistlab.analysis.plots import save_figure
+from mnistlab.analysis.protocol import validated_on_test
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.search_plots import history_figure, pareto_figure
 from mnistlab.analysis.search_trials import Search, repeats, sampled, trial_of, trial_table, values

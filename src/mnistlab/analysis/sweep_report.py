@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.certainty import (
-    CHOSEN_ON_TEST,
     acc_interval,
     objective_text,
     test_acc_text,
     ties_sentences,
-    validated_on_test,
     variants_markdown,
 )
 from mnistlab.analysis.ladder import ladder_markdown, rungs
 from mnistlab.analysis.plots import save_figure, val_loss_figure
+from mnistlab.analysis.protocol import CHOSEN_ON_TEST, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, collect_runs, count_once
 from mnistlab.analysis.search_report import search_markdown
 from mnistlab.analysis.search_trials import read_search

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from mnistlab.analysis.certainty import CHOSEN_ON_TEST, validated_on_test
+from mnistlab.analysis.protocol import CHOSEN_ON_TEST, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.lab.capacity import question_3
 from mnistlab.lab.plan import Family

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from mnistlab.analysis.certainty import (
     f1_text,
-    ranks_nothing,
     test_acc_text,
     variant_accuracy,
     variant_interval,
     variants_markdown,
 )
 from mnistlab.analysis.plots import save_figure, val_loss_figure
+from mnistlab.analysis.protocol import ranks_nothing
 from mnistlab.analysis.run_rows import RunRow
 from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
 from mnistlab.analysis.variants import Variant, ranked_variants

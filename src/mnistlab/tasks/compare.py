@@ -7,8 +7,9 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from mnistlab.analysis.certainty import margin_setting, seeds_sentence, validated_on_test
+from mnistlab.analysis.certainty import seeds_sentence
 from mnistlab.analysis.comparison import Result, against_the_first
+from mnistlab.analysis.protocol import margin_setting, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, collect_runs, count_once, read_run, run_folders
 from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.errors import ConfigError, UserError

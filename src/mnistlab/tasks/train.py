@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.analysis.params import total_parameters
+from mnistlab.analysis.protocol import margin_of
 from mnistlab.callbacks.interrupt import InterruptGuard
 from mnistlab.callbacks.recorder import RunRecorder
 from mnistlab.checkpoints import checkpoint_to_resume, read_checkpoint
@@ -94,6 +95,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def check_run_values(cfg: DictConfig) -> None:
     """Refuse values that would only fail later, once training has started."""
+    margin_of(cfg)  # read by the sweep's report
     one_of(
         "test_weights", cfg.test_weights, ("last", "best"),
         "the weights scored on the test set: the final model (as the notebooks) or the "
