@@ -216,6 +216,9 @@ def test_a_browser_draws_a_seven_and_reads_the_prediction_on_the_page(page, trai
         # reads the same drawing again, without a restart.
         new_run = trained.log_dir / "train" / "runs" / "finished-while-serving"
         shutil.copytree(trained["hog"].parent.parent, new_run)
+        # Another run, not a copy (a copy is the same run, offered once): another seed.
+        config = new_run / "config.yaml"
+        config.write_text(config.read_text().replace("\nseed: 12345\n", "\nseed: 4321\n", 1))
         try:
             tab.locator("#rescan").click()
             tab.locator("#run input").click()
@@ -277,3 +280,18 @@ def test_the_model_menu_names_each_run_with_its_test_accuracy_and_interval(train
         (path, label) for label, path in run_choices(trained.log_dir, Predictor.load(checkpoint))
     )
     assert expected in choices[str(checkpoint)]
+
+
+def test_a_copied_run_is_offered_once_in_the_model_menu(trained):
+    from mnistlab.demo.runs import run_choices
+    from mnistlab.predictor import Predictor
+
+    checkpoint, shown_first = trained["mnist"], Predictor.load(trained["hog"])
+    copy = trained.log_dir / "train" / "runs" / "copy-of-the-mnist-run"
+    shutil.copytree(checkpoint.parent.parent, copy)
+    try:
+        offered = [path for _, path in run_choices(trained.log_dir, shown_first)]
+    finally:
+        shutil.rmtree(copy)
+    both = {str(checkpoint), str(copy / "checkpoints" / "last.ckpt")}
+    assert len([path for path in offered if path in both]) == 1

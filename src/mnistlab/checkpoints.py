@@ -36,7 +36,7 @@ def completed_runs(log_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
         if status.get("status") == "completed" and checkpoint.is_file():
             status.setdefault("completed_unix", status_file.stat().st_mtime)
             found.append((checkpoint, status))
-    return sorted(found, key=lambda item: item[1]["completed_unix"], reverse=True)
+    return sorted(found, key=lambda item: (item[1]["completed_unix"], str(item[0])), reverse=True)
 
 
 def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:

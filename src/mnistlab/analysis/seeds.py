@@ -130,7 +130,8 @@ def probability_of_improvement(differences: list[float]) -> tuple[float, float, 
 
 
 def wilson_interval(successes: float, n: int) -> tuple[float, float]:
-    """The Wilson score interval of a proportion; `successes` may count halves (ties)."""
+    """The Wilson score interval of a proportion, written out because `successes` may count
+    halves (ties), which scipy's binomtest (stats.accuracy_interval) does not take."""
     z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
     p = successes / n
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
