@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from mnistlab import slurm
 from mnistlab.errors import ConfigError
 from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import describe
+from mnistlab.runs.folders import Completed, completed_runs
 from mnistlab.terminal import console, percent
 
 HINT = "Checkpoints are written to logs/train/runs/<time>/checkpoints/ (best.ckpt, last.ckpt)."
@@ -23,32 +23,22 @@ def last_checkpoint(run_dir: Path) -> Path:
     return run_dir / "checkpoints" / "last.ckpt"
 
 
-def completed_runs(log_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every training run under `log_dir` whose status says it completed, newest first: its
-    last.ckpt and its status (title, test accuracy, when it ended)."""
-    found = []
-    for status_file in Path(log_dir, "train").rglob("status.json"):
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            continue
-        checkpoint = last_checkpoint(status_file.parent)
-        if status.get("status") == "completed" and checkpoint.is_file():
-            status.setdefault("completed_unix", status_file.stat().st_mtime)
-            found.append((checkpoint, status))
-    return sorted(found, key=lambda item: (item[1]["completed_unix"], str(item[0])), reverse=True)
+def runs_with_checkpoints(log_dir: str | Path) -> list[Completed]:
+    """Every completed training run under `log_dir` that kept its last.ckpt, newest first."""
+    return [run for run in completed_runs(log_dir) if last_checkpoint(run.path).is_file()]
 
 
 def newest_completed_run(log_dir: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The newest training run under `log_dir` whose status says it completed, and that status."""
-    found = completed_runs(log_dir)
+    """The newest training run under `log_dir` whose status says it completed: its last.ckpt
+    and its status."""
+    found = runs_with_checkpoints(log_dir)
     if not found:
         raise ConfigError(
             f"ckpt_path=last found no completed training run under {Path(log_dir) / 'train'} "
             "(a run's status.json says whether it completed; failed, interrupted and running runs "
             f"are never picked). Give a checkpoint's path instead. {HINT}"
         )
-    return found[0]
+    return last_checkpoint(found[0].path), found[0].status
 
 
 def resolve_ckpt_path(value: str, log_dir: str | Path) -> tuple[Path, str]:

@@ -19,9 +19,9 @@ from omegaconf import OmegaConf
 
 from mnistlab.errors import Interrupted, UserError
 from mnistlab.hydra_info import in_multirun
+from mnistlab.runs.folders import STATUS, read_status
 
 log = logging.getLogger("mnistlab")
-STATUS_FILE = "status.json"
 # A log file on a full disk must not print its own traceback over the error that explains it.
 logging.raiseExceptions = False
 # Optuna's SQLite storage brings alembic, which logs each of its plugins when Hydra loads the
@@ -69,17 +69,16 @@ def write_status(out_dir: Path, status: str, this_job: bool = True, **details: A
         if facts.get("slurm_restarts"):
             facts["attempts"] = _earlier_attempts(out_dir, facts["slurm_restarts"])
         record = {"status": status, **details, **facts, f"{status}_unix": round(time.time(), 3)}
-        (out_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        (out_dir / STATUS).write_text(json.dumps(record, indent=2) + "\n")
     except OSError as e:  # a full disk must not hide the reason the job stopped
-        print(f"(Could not write {out_dir / STATUS_FILE}: {e.strerror}.)", file=sys.stderr)
+        print(f"(Could not write {out_dir / STATUS}: {e.strerror}.)", file=sys.stderr)
 
 
 def _earlier_attempts(out_dir: Path, restarts: int) -> list[dict[str, Any]]:
     """How the earlier attempts of this requeued job ended (each its status record): those
     recorded before, and the last status an earlier attempt wrote."""
-    try:
-        previous = json.loads((out_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
+    previous = read_status(out_dir)
+    if previous is None:
         return []
     attempts = previous.pop("attempts", [])
     if previous.get("slurm_restarts", 0) < restarts:  # written by an earlier attempt

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from mnistlab.errors import ConfigError
+from mnistlab.runs.folders import CONFIG, METRICS
 
 if TYPE_CHECKING:
     from pytorch_lightning.loggers import Logger
 
 log = logging.getLogger(__name__)
 # The run folder's files a tracker keeps: its pictures and its reports.
-RUN_FILES = ("*.png", "*.md", "metrics.json", "config.yaml")
+RUN_FILES = ("*.png", "*.md", METRICS, CONFIG)
 
 
 # The trackers whose library is an optional extra: the logger's class and the module it needs.

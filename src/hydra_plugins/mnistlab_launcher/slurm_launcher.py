@@ -87,14 +87,10 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
 def _record_failure(folder: Path, reason: str, overrides: list[str]) -> None:
     """status.json says failed with `reason`, unless the run recorded how it ended itself
     (completed, failed, or interrupted with the command that resumes it)."""
-    import json
+    from mnistlab.cli import write_status
+    from mnistlab.runs.folders import read_status
 
-    from mnistlab.cli import STATUS_FILE, write_status
-
-    try:
-        ended = json.loads((folder / STATUS_FILE).read_text()).get("status")
-    except (OSError, ValueError):
-        ended = None
+    ended = (read_status(folder) or {}).get("status")
     if ended in (None, "running"):
         write_status(
             folder, "failed", this_job=False, reason=reason, error="SlurmJobEnded",

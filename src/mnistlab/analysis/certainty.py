@@ -171,8 +171,9 @@ def seeds_sentence(result: Result, a: str, b: str) -> str:
     """What a comparison over seeds can and cannot tell, in words: each seed's own test, these
     seeds' runs together, and a new seed. Differences are shown from B's side (B minus A)."""
     found = result.over_seeds
+    shown = [100 * (0.0 - d) for d, *_ in found.per_seed]  # B minus A, in points
     seeds = "; ".join(
-        f"{100 * (0.0 - d):+.2f} pts (McNemar p {p:.2g})" for d, _, _, p in found.per_seed
+        f"{d:+.2f} pts (McNemar p {s[3]:.2g})" for d, s in zip(shown, found.per_seed, strict=True)
     )
     k, pooled = result.seeds, found.pooled_p
     each = f"seed by seed, {b} minus {a}: {seeds}."
@@ -180,12 +181,11 @@ def seeds_sentence(result: Result, a: str, b: str) -> str:
         return f"{each} Over the {k} seeds, {result.verdict(a, b)}."
     if pooled < ALPHA:
         better = a if sum(s[1] for s in found.per_seed) > sum(s[2] for s in found.per_seed) else b
-        spread = [100 * (0.0 - d) for d, *_ in found.per_seed]
         return (
             f"{each} These {k} seeds' runs together favour {better} on their own examples "
             f"(McNemar's test stratified by seed, p {pooled:.2g}), but {k} seeds cannot tell "
-            f"whether a new seed would: their differences run from {min(spread):+.2f} to "
-            f"{max(spread):+.2f} pts. More seeds (e.g. seed=1,2,3,4,5) can tell."
+            f"whether a new seed would: their differences run from {min(shown):+.2f} to "
+            f"{max(shown):+.2f} pts. More seeds (e.g. seed=1,2,3,4,5) can tell."
         )
     return (
         f"{each} Neither a new seed (p {result.p:.2g}) nor these {k} seeds' runs together "

@@ -14,7 +14,7 @@ import numpy as np
 
 from mnistlab.analysis.predictions import SplitPredictions
 from mnistlab.analysis.seeds import SeedsComparison, compare_over_seeds
-from mnistlab.analysis.stats import ALPHA, EQUIVALENT, compare_paired, holm, verdict
+from mnistlab.analysis.stats import ALPHA, compare_paired, holm, verdict, within_margin
 from mnistlab.analysis.variants import Variant
 from mnistlab.errors import UserError
 
@@ -53,7 +53,7 @@ class Result:
     @property
     def equivalent(self) -> bool:
         """Whether the whole 95% interval lies within ±margin (and no difference was detected)."""
-        return self.verdict().startswith(EQUIVALENT)
+        return not self.detected and within_margin((self.low, self.high), self.margin)
 
     def verdict(self, a: str = "", b: str = "") -> str:
         return verdict(

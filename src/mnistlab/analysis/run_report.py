@@ -19,6 +19,7 @@ from mnistlab.analysis.plots import confusion_figure, curves_figure, save_figure
 from mnistlab.analysis.predictions import SplitPredictions
 from mnistlab.analysis.stats import accuracy_interval, macro_f1_interval
 from mnistlab.run_info import VALIDATED_ON_TEST
+from mnistlab.runs.folders import METRICS
 from mnistlab.terminal import with_interval
 
 
@@ -171,7 +172,7 @@ def write_run_files(
     """metrics.json, report.md, curves.png, confusion_matrix.png and `pictures` (RGB pixels,
     by file name) in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / METRICS).write_text(json.dumps(summary, indent=2) + "\n")
     pictures = pictures or {}
     (out_dir / "report.md").write_text(report_markdown(summary, title, breakdown_md, pictures))
     names = summary["confusion_matrix"]["classes"]

@@ -13,6 +13,7 @@ import yaml
 from mnistlab.analysis.predictions import SplitPredictions, read_predictions
 from mnistlab.errors import UserError
 from mnistlab.objectives import lower_is_better
+from mnistlab.runs.folders import METRICS, read_status, run_dirs
 from mnistlab.runs.identity import read_config, result_key, variant_key
 
 
@@ -94,8 +95,8 @@ def _overrides(run_dir: Path, status: dict) -> list[str]:
 
 def read_run(run_dir: Path, label: str = "") -> RunRow:
     """What one run folder says about the run: its status, metrics and overrides."""
-    status_file, metrics_file = run_dir / "status.json", run_dir / "metrics.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+    metrics_file = run_dir / METRICS
+    status = read_status(run_dir) or {}
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     state = status.get("status", "completed" if metrics else "unknown")
     overrides = _overrides(run_dir, status)
@@ -106,8 +107,7 @@ def read_run(run_dir: Path, label: str = "") -> RunRow:
 def collect_runs(folder: Path) -> list[RunRow]:
     """Every run under `folder`: one with a status.json or a metrics.json."""
     folder = Path(folder)
-    dirs = {p.parent for name in ("status.json", "metrics.json") for p in folder.rglob(name)}
-    rows = [read_run(run_dir) for run_dir in sorted(dirs)]
+    rows = [read_run(run_dir) for run_dir in run_dirs(folder)]
     # Label each run by what sets it apart: the overrides not shared by every run.
     common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
     for row in rows:
@@ -190,10 +190,10 @@ def run_folders(paths: list[Path]) -> list[Path]:
     """Run folders (a folder holding metrics.json), each given or found under a given folder."""
     found = []
     for path in paths:
-        if (path / "metrics.json").is_file():
+        if (path / METRICS).is_file():
             found.append(path)
         elif path.is_dir():
-            found += sorted(p.parent for p in path.rglob("metrics.json"))
+            found += [d for d in run_dirs(path) if (d / METRICS).is_file()]
         else:
             raise UserError(f"{path} is neither a run's folder nor a folder of runs.")
     return found

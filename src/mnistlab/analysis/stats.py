@@ -17,7 +17,6 @@ ALPHA = 1 - CONFIDENCE
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 NO_DIFFERENCE = "no detectable difference"
-EQUIVALENT = "equivalent within"
 
 
 def accuracy_interval(correct: int, n: int) -> tuple[float, float]:
@@ -99,13 +98,16 @@ def verdict(
     difference" (`p_value`: Holm's where several pairs were tested together)."""
     if p_value < ALPHA:
         return f"{a} is better" if difference > 0 else f"{b} is better"
-    if (
-        margin is not None
-        and interval is not None
-        and -margin <= interval[0] <= interval[1] <= margin
-    ):
-        return f"{EQUIVALENT} ±{100 * margin:.2f} pts"
+    if within_margin(interval, margin):
+        return f"equivalent within ±{100 * margin:.2f} pts"
     return NO_DIFFERENCE
+
+
+def within_margin(interval: tuple[float, float] | None, margin: float | None) -> bool:
+    """Whether the whole `interval` lies within ±`margin` (False without either)."""
+    if margin is None or interval is None:
+        return False
+    return -margin <= interval[0] <= interval[1] <= margin
 
 
 # Pseudo-examples (value, weight) that keep a variance from being zero: half an example in each

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistlab.checkpoints import completed_runs
+from mnistlab.checkpoints import last_checkpoint, runs_with_checkpoints
 from mnistlab.predictor import Predictor
-from mnistlab.runs.identity import run_identity
+from mnistlab.runs.identity import newest_each
 from mnistlab.terminal import with_interval
 
 
@@ -16,12 +16,9 @@ def run_choices(log_dir: str | Path, first: Predictor) -> list[tuple[str, str]]:
     settings) once, its newest. The first model leads when it is not one of them (a best.ckpt,
     a checkpoint kept elsewhere)."""
     train = Path(log_dir, "train")
-    choices, seen = [], set()
-    for checkpoint, status in completed_runs(log_dir):
-        identity = run_identity(checkpoint.parent.parent)
-        if identity is not None and identity in seen:
-            continue
-        seen.add(identity)
+    choices = []
+    for run in newest_each(runs_with_checkpoints(log_dir)).values():
+        checkpoint, status = last_checkpoint(run.path), run.status
         acc = status.get("test_acc")
         interval = status.get("test_acc_interval")  # runs before intervals have none
         score = f"test {with_interval(acc, interval)}" if isinstance(acc, float) else "not tested"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mnistlab.analysis.protocol import CHOSEN_ON_TEST, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, read_run
 from mnistlab.lab.capacity import question_3
@@ -51,9 +49,7 @@ def write_lab_report(
             by_path.setdefault(row.path, row)
     unique = list(by_path.values())
     done = [row for row in unique if row.ok]
-    configs: dict[Path, dict[str, Any]] = {
-        row.path: yaml.safe_load((row.path / "config.yaml").read_text()) for row in done
-    }
+    configs: dict[Path, dict[str, Any]] = {row.path: row.config for row in done}
     failed = [row for row in unique if not row.ok]
     lines = ["# The lab, answered by its runs", "", intro, ""]
     if validated_on_test(done):

@@ -6,7 +6,6 @@ under logs/train/runs/), with one line of overall progress printed above it.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,36 +17,25 @@ from typing import Any
 from mnistlab.errors import Interrupted
 from mnistlab.lab.plan import PlannedRun
 from mnistlab.lab.slurm_runs import run_on_slurm
-from mnistlab.runs.identity import run_identity
+from mnistlab.runs import folders
+from mnistlab.runs.identity import newest_each
 from mnistlab.terminal import console
 
 # What the report reads in a run's folder; a run without one of them is not reused.
 NEEDED_FILES = (
-    "metrics.json", "config.yaml", "params.md", "confusion_matrix.png", "mistakes.png",
+    folders.METRICS, folders.CONFIG, "params.md", "confusion_matrix.png", "mistakes.png",
     "predictions.npz",  # the per-example results every comparison is computed from
 )  # fmt: skip
 
 
 def completed_runs(log_dir: Path) -> dict[str, Path]:
-    """The newest completed training run under `log_dir`/train for each result key."""
-    found: dict[str, tuple[float, Path]] = {}
-    for status_file in Path(log_dir, "train").rglob("status.json"):
-        run_dir = status_file.parent
-        try:
-            status = json.loads(status_file.read_text())
-            if status.get("status") != "completed":
-                continue
-            if not all((run_dir / name).is_file() for name in NEEDED_FILES):
-                continue
-        except (OSError, ValueError):
-            continue  # a folder being written or damaged is simply not reused
-        key = run_identity(run_dir)
-        if key is None:
-            continue
-        finished = status.get("completed_unix", 0.0)
-        if key not in found or finished > found[key][0]:
-            found[key] = (finished, run_dir)
-    return {key: run_dir for key, (_, run_dir) in found.items()}
+    """The newest completed training run under `log_dir`/train for each identity, among those
+    holding every file the report reads."""
+    usable = [
+        run for run in folders.completed_runs(log_dir)
+        if all((run.path / name).is_file() for name in NEEDED_FILES)
+    ]  # fmt: skip
+    return {key: run.path for key, run in newest_each(usable).items()}
 
 
 def _timing_kind(run: PlannedRun) -> tuple[str, str, bool]:
@@ -185,8 +173,7 @@ def run_missing(
 
 
 def _failure_reason(run_dir: Path, code: int) -> str:
-    try:
-        status = json.loads((run_dir / "status.json").read_text())
-    except (OSError, ValueError):
+    status = folders.read_status(run_dir)
+    if status is None:
         return f"src/train.py exited with code {code} before writing its status"
     return status.get("reason") or f"src/train.py exited with code {code}"

@@ -1,1 +1,1 @@
-"""Runs as things with an identity: when two folders hold the same run."""
+"""Runs: where their folders are (folders) and when two folders hold the same run (identity)."""

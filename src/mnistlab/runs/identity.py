@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-CONFIG = "config.yaml"  # the resolved config a training run writes into its folder
+from mnistlab.runs.folders import CONFIG, Completed
 
 # Settings that change where files go, how fast a run goes or how it is compared, never what it finds.
 NOT_RESULTS = (
@@ -73,3 +73,12 @@ def run_identity(run_dir: Path) -> str | None:
     """The identity of the run in `run_dir` (its result key); None without a readable config."""
     config = read_config(run_dir)
     return None if config is None else result_key(config)
+
+
+def newest_each(runs: list[Completed]) -> dict[str, Completed]:
+    """Of `runs` (newest first), the newest of each identity, by identity, newest first: a copy
+    or a rerun of a run is that run. A run without a config is its own, keyed by its folder."""
+    kept: dict[str, Completed] = {}
+    for run in runs:
+        kept.setdefault(run_identity(run.path) or str(run.path), run)
+    return kept

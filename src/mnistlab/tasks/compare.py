@@ -13,6 +13,7 @@ from mnistlab.analysis.protocol import margin_setting, validated_on_test
 from mnistlab.analysis.run_rows import RunRow, collect_runs, count_once, read_run, run_folders
 from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.errors import ConfigError, UserError
+from mnistlab.runs.folders import METRICS
 from mnistlab.terminal import console, percent, points_interval
 
 MARGIN = "compare.margin"
@@ -38,7 +39,7 @@ def split_arguments(items: list[str]) -> tuple[list[Path], float | None]:
 def chosen_variants(paths: list[Path]) -> tuple[list[Variant], str, list[RunRow], list[str]]:
     """The variants to compare, how the one the others are compared with was chosen, the runs,
     and a note for each run found in several folders (counted once)."""
-    if len(paths) == 1 and not (paths[0] / "metrics.json").is_file():
+    if len(paths) == 1 and not (paths[0] / METRICS).is_file():
         distinct = count_once(collect_runs(paths[0]), paths[0])
         found = ranked_variants(distinct.rows)
         if len(found) < 2:

@@ -25,6 +25,7 @@ from mnistlab.models.classifier import Classifier
 from mnistlab.objectives import metric_names, objectives
 from mnistlab.ranks import is_rank_zero
 from mnistlab.run_info import VALIDATED_ON_TEST, describe, hyperparameters, run_facts
+from mnistlab.runs.folders import CONFIG
 from mnistlab.tasks.components import (
     build_datamodule,
     build_trainer,
@@ -132,7 +133,7 @@ def start_run_folder(
         if datamodule.val_on_test:
             console.print(VALIDATED_ON_TEST, style="bold yellow")
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        (out_dir / CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return show_breakdown(net, datamodule.input_shape, out_dir)
 
 

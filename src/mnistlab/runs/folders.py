@@ -1,0 +1,50 @@
+"""Where runs are: the files a run folder holds, and the run folders under a folder.
+
+Every place that looks for runs asks here: the lab (runs to reuse), ckpt_path=last and the
+demo's menu (runs with a checkpoint), the reports and compare.py (every run of a folder).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATUS, METRICS, CONFIG = "status.json", "metrics.json", "config.yaml"
+
+
+def run_dirs(folder: Path) -> list[Path]:
+    """Every run folder under `folder` (itself included), sorted: one holding a status.json
+    (written from a job's start) or a metrics.json (runs older than status.json)."""
+    folder = Path(folder)
+    return sorted({p.parent for name in (STATUS, METRICS) for p in folder.rglob(name)})
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's status.json; None where there is none, or one being written or damaged."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+@dataclass
+class Completed:
+    """A training run whose status says it completed."""
+
+    path: Path
+    status: dict[str, Any]  # its status.json: title, test accuracy, completed_unix
+
+
+def completed_runs(log_dir: str | Path) -> list[Completed]:
+    """Every training run under `log_dir`/train whose status says it completed, newest first
+    (runs that completed in the same second in a fixed order)."""
+    found = []
+    for run_dir in run_dirs(Path(log_dir, "train")):
+        status = read_status(run_dir)
+        if status is not None and status.get("status") == "completed":
+            status.setdefault("completed_unix", (run_dir / STATUS).stat().st_mtime)
+            found.append(Completed(run_dir, status))
+    return sorted(found, key=lambda r: (r.status["completed_unix"], str(r.path)), reverse=True)
