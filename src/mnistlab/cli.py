@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from mnistlab.errors import Interrupted, UserError
 from mnistlab.hydra_info import in_multirun
-from mnistlab.runs.folders import STATUS, read_status
+from mnistlab.runs.folders import METRICS, STATUS, read_status
 
 log = logging.getLogger("mnistlab")
 # A log file on a full disk must not print its own traceback over the error that explains it.
@@ -45,6 +45,13 @@ if not OmegaConf.has_resolver("run_id"):
 # A run's name in the trackers (conf/logger/): its folder under the log folder.
 if not OmegaConf.has_resolver("relpath"):
     OmegaConf.register_new_resolver("relpath", lambda path, start: os.path.relpath(path, start))
+# A run's provenance (conf/train.yaml), part of its identity: the project's version, the data's sha256.
+if not OmegaConf.has_resolver("project_version"):
+    from mnistlab.data.catalog import data_sha256
+    from mnistlab.runs.identity import project_version
+
+    OmegaConf.register_new_resolver("project_version", project_version, use_cache=True)
+    OmegaConf.register_new_resolver("data_sha256", data_sha256, use_cache=True)
 # A search's job folders are named after their Optuna trials, and its sampler's seed moves on
 # when the search is extended (mnistlab.study).
 if not OmegaConf.has_resolver("trial_folder"):
@@ -95,9 +102,14 @@ def _paragraph(text: str) -> str:
     return "\n" + textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
 
 
-def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[float] | None:
+def run_job(
+    task: Callable[[], dict[str, Any]],
+    out_dir: Path,
+    completed_before: Callable[[], Path | None] = lambda: None,
+) -> float | list[float] | None:
     """Run one job; write status.json; return its objective (Hydra's sweep value): a validation
     metric, or a list of values for a search with several objectives; None when it has none.
+    A job whose run `completed_before` finds is pointed to, not run again (mnistlab.runs.cache).
 
     A user's mistake prints one paragraph and exits 2 (its traceback goes to the log file).
     Inside a multirun any failure is recorded and the sweep goes on; the sweep's report lists
@@ -105,6 +117,9 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[f
     """
     write_status(out_dir, "running", pid=os.getpid())
     try:
+        done = completed_before()
+        if done is not None:
+            return _reuse(done, out_dir)
         summary = task()
     except Interrupted as e:
         write_status(out_dir, "interrupted", reason=str(e), **e.details)
@@ -135,10 +150,32 @@ def run_job(task: Callable[[], dict[str, Any]], out_dir: Path) -> float | list[f
         out_dir, "completed", title=run.get("title"), test_acc=test.get("acc"),
         test_acc_interval=test.get("acc_interval"),
     )  # fmt: skip
+    return _objective(run)
+
+
+def _objective(run: dict[str, Any]) -> float | list[float] | None:
+    """What a run returns to Hydra's sweeper: its objective's value, or each objective's."""
     values = [o.get("value") for o in run.get("objectives") or [run.get("objective") or {}]]
     if None in values:
         return None
     return values[0] if len(values) == 1 else values
+
+
+def _reuse(run_dir: Path, out_dir: Path) -> float | list[float] | None:
+    """Point this job's folder to `run_dir`, its identical completed run, in one line."""
+    from mnistlab.runs.cache import REUSED, pointer
+
+    metrics = json.loads((run_dir / METRICS).read_text())
+    run, test = metrics.get("run", {}), metrics.get("test", {})
+    write_status(
+        out_dir, REUSED, **pointer(out_dir, run_dir), title=run.get("title"),
+        test_acc=test.get("acc"), test_acc_interval=test.get("acc_interval"),
+    )  # fmt: skip
+    log.info(
+        f"Already completed, not trained again: {run_dir} (the same settings, data and version; "
+        "reuse.retrain=true trains it again)."
+    )
+    return _objective(run)
 
 
 def run_command(task: Callable[[], int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from mnistlab.analysis.predictions import SplitPredictions, read_predictions
 from mnistlab.errors import UserError
 from mnistlab.objectives import lower_is_better
+from mnistlab.runs.cache import pointed_run
 from mnistlab.runs.folders import METRICS, read_status, run_dirs
 from mnistlab.runs.identity import read_config, result_key, variant_key
 
@@ -94,9 +96,15 @@ def _overrides(run_dir: Path, status: dict) -> list[str]:
 
 
 def read_run(run_dir: Path, label: str = "") -> RunRow:
-    """What one run folder says about the run: its status, metrics and overrides."""
-    metrics_file = run_dir / METRICS
+    """What one run folder says about the run: its status, metrics and overrides. A sweep's job
+    that reused a completed run (mnistlab.runs.cache) reads as that run, with the job's overrides."""
     status = read_status(run_dir) or {}
+    target = pointed_run(run_dir, status)
+    if target is not None:
+        row = read_run(target, label)
+        row.overrides = _overrides(run_dir, status)
+        return row
+    metrics_file = run_dir / METRICS
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     state = status.get("status", "completed" if metrics else "unknown")
     overrides = _overrides(run_dir, status)
@@ -107,12 +115,16 @@ def read_run(run_dir: Path, label: str = "") -> RunRow:
 def collect_runs(folder: Path) -> list[RunRow]:
     """Every run under `folder`: one with a status.json or a metrics.json."""
     folder = Path(folder)
-    rows = [read_run(run_dir) for run_dir in run_dirs(folder)]
+    found = {}  # a run and the jobs that reused it are one row
+    for run_dir in run_dirs(folder):
+        row = read_run(run_dir)
+        found.setdefault(row.path, row)
+    rows = list(found.values())
     # Label each run by what sets it apart: the overrides not shared by every run.
     common = set.intersection(*(set(r.overrides) for r in rows)) if rows else set()
     for row in rows:
         own = [o for o in row.overrides if o not in common]
-        row.label = " ".join(own) or str(row.path.relative_to(folder)) or row.path.name
+        row.label = " ".join(own) or os.path.relpath(row.path, folder)
     return rows
 
 
@@ -187,13 +199,14 @@ def count_once(rows: list[RunRow], folder: Path | None = None) -> Distinct:
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
-    """Run folders (a folder holding metrics.json), each given or found under a given folder."""
-    found = []
+    """Run folders (a folder holding metrics.json), each given or found under a given folder; a
+    sweep's job that reused a run stands for that run's folder, each run listed once."""
+    found: dict[Path, None] = {}
     for path in paths:
-        if (path / METRICS).is_file():
-            found.append(path)
-        elif path.is_dir():
-            found += [d for d in run_dirs(path) if (d / METRICS).is_file()]
-        else:
+        if not path.is_dir():
             raise UserError(f"{path} is neither a run's folder nor a folder of runs.")
-    return found
+        for run_dir in [path] if (path / METRICS).is_file() else run_dirs(path):
+            run_dir = pointed_run(run_dir, read_status(run_dir) or {}) or run_dir
+            if (run_dir / METRICS).is_file():
+                found.setdefault(run_dir)
+    return list(found)

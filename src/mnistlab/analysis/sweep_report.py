@@ -35,7 +35,7 @@ REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "swee
 def _columns(row: RunRow, folder: Path) -> dict[str, Any]:
     m = row.metrics
     base = {
-        "run": str(row.path.relative_to(folder)) or ".",
+        "run": os.path.relpath(row.path, folder),  # a reused run's folder is another sweep's
         "overrides": row.label,
         "status": row.status,
         "objective": objective_text(row, interval=False) if row.ok else "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from mnistlab.errors import ConfigError
@@ -90,3 +91,13 @@ def dataset_info(name: str) -> DatasetInfo:
             "Set it with data.dataset=mnist or data.dataset=fashion."
         )
     return DATASETS[name]
+
+
+def data_sha256(dataset: str) -> str:
+    """The checksum of a dataset's four files (conf/train.yaml's provenance.data_sha256): every
+    run reads a copy checked against the catalog's sha256 of each file, so these name its data.
+    'unknown' for a name the catalog lacks (refused, by name, where the data is read)."""
+    if dataset not in DATASETS:
+        return "unknown"
+    files = DATASETS[dataset].sha256
+    return hashlib.sha256(" ".join(files[key] for key in sorted(files)).encode()).hexdigest()

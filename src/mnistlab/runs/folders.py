@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 STATUS, METRICS, CONFIG = "status.json", "metrics.json", "config.yaml"
+# What the reports read in a run's folder: a completed run without one of them is not reused.
+REPORTED = (
+    METRICS, CONFIG, "params.md", "confusion_matrix.png", "mistakes.png",
+    "predictions.npz",  # the per-example results every comparison is computed from
+)  # fmt: skip
 
 
 def run_dirs(folder: Path) -> list[Path]:
@@ -39,10 +44,15 @@ class Completed:
 
 
 def completed_runs(log_dir: str | Path) -> list[Completed]:
-    """Every training run under `log_dir`/train whose status says it completed, newest first
-    (runs that completed in the same second in a fixed order)."""
+    """Every training run under `log_dir`/train whose status says it completed, newest first."""
+    return completed_under(Path(log_dir, "train"))
+
+
+def completed_under(folder: str | Path) -> list[Completed]:
+    """Every run under `folder` whose status says it completed, newest first (runs that
+    completed in the same second in a fixed order)."""
     found = []
-    for run_dir in run_dirs(Path(log_dir, "train")):
+    for run_dir in run_dirs(Path(folder)):
         status = read_status(run_dir)
         if status is not None and status.get("status") == "completed":
             status.setdefault("completed_unix", (run_dir / STATUS).stat().st_mtime)

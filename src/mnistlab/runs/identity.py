@@ -1,7 +1,9 @@
 """When two runs are the same run: one definition, read by everything that gathers runs.
 
 A run's identity is its resolved config (the run folder's config.yaml) less what cannot change a
-result: where files go, how fast it runs, what it logs to. Two folders with the same identity
+result: where files go, how fast it runs, what it logs to. The config names the project's version
+and the data's checksum (its `provenance`: project_version below, data.catalog.data_sha256), so a run made by
+another version or on other data is another run. Two folders with the same identity
 hold the same run (a copy, or a rerun of the same command); runs whose identities differ only
 in their seed are replicates of one variant.
 """
@@ -9,6 +11,7 @@ in their seed are replicates of one variant.
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +19,15 @@ import yaml
 
 from mnistlab.runs.folders import CONFIG, Completed
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there: a sweep reads many
+
 # Settings that change where files go, how fast a run goes or how it is compared, never what it finds.
 NOT_RESULTS = (
     "paths",
     "threads",
     "logger",
     "compare",
+    "reuse",
     "data.data_dir",
     "data.source",
     "data.download",
@@ -31,6 +37,14 @@ NOT_RESULTS = (
     "callbacks.model_checkpoint.dirpath",
     "callbacks.last_checkpoint.dirpath",
 )
+
+
+def project_version() -> str:
+    """The installed project's version (conf/train.yaml's provenance.version)."""
+    try:
+        return version("mnistlab")
+    except PackageNotFoundError:  # run from a copy of src/ that was never installed
+        return "unknown"
 
 
 def _without(config: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, Any]:
@@ -63,7 +77,7 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
     """The resolved config a run folder holds; None for a folder without one (a job that died
     before writing it, runs older than config.yaml) or a damaged one."""
     try:
-        config = yaml.safe_load((Path(run_dir) / CONFIG).read_text())
+        config = yaml.load((Path(run_dir) / CONFIG).read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError):
         return None
     return config if isinstance(config, dict) else None

@@ -1,0 +1,118 @@
+"""The run cache: a sweep killed part-way and started again trains only the jobs that did not
+complete, with the basic and the joblib launcher (the SLURM cluster's: tests/test_slurm.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_script, script_env
+
+pytestmark = pytest.mark.slow
+TINY_JOBS = ("trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2")
+SIX = ("-m", *TINY_JOBS, "threads=1", "seed=1,2,3,4,5,6")
+REUSED = "Already completed, not trained again"
+
+
+def statuses(log_dir: Path) -> dict[Path, dict]:
+    """Every sweep job's status.json under `log_dir`, by folder."""
+    found = {}
+    for path in (log_dir / "train" / "multiruns").glob("*/*/status.json"):
+        try:
+            found[path.parent] = json.loads(path.read_text())
+        except ValueError:  # being written
+            continue
+    return found
+
+
+def trained(log_dir: Path) -> list[Path]:
+    return [d for d, s in statuses(log_dir).items() if s["status"] == "completed"]
+
+
+def kill_after(
+    log_dir: Path, args: tuple[str, ...], completed: int, env: dict | None = None
+) -> int:
+    """Start `python src/train.py <args>`, kill it and every process it started (as a crash or
+    a closed terminal would) once `completed` jobs have completed; return how many had."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "src" / "train.py"), *args], cwd=ROOT,
+        env=script_env(log_dir, env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while len(trained(log_dir)) < completed:
+            assert process.poll() is None, "the sweep ended before it could be killed"
+            assert time.monotonic() < deadline, "the sweep took too long"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return len(trained(log_dir))
+
+
+@pytest.mark.parametrize(
+    "launcher", [(), ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")], ids=["basic", "joblib"]
+)
+def test_a_killed_sweep_started_again_trains_only_what_did_not_complete(
+    tmp_path, data_dir, launcher
+):
+    before = kill_after(tmp_path, (*SIX, *launcher), completed=3)
+    assert 3 <= before < 6
+    again = run_script("train.py", *SIX, *launcher, log_dir=tmp_path)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert again.stdout.count(REUSED) == before
+    assert "(6 completed, 0 failed)" in again.stdout
+    # Each of the six runs trained exactly once, in one sweep or the other.
+    runs = trained(tmp_path)
+    assert len(runs) == 6
+    seeds = sorted(json.loads((d / "metrics.json").read_text())["run"]["seed"] for d in runs)
+    assert seeds == [1, 2, 3, 4, 5, 6]
+    # The second sweep's folder: a pointer for each reused job, and its report reads all six.
+    newest = max((tmp_path / "train" / "multiruns").iterdir())
+    pointers = {d: s for d, s in statuses(tmp_path).items() if d.parent == newest and "run" in s}
+    assert len(pointers) == before and all(s["status"] == "reused" for s in pointers.values())
+    assert {(d / s["run"]).resolve() for d, s in pointers.items()} <= {d.resolve() for d in runs}
+    with open(newest / "sweep_report.csv") as f:
+        rows = f.read().splitlines()[1:]
+    assert len(rows) == 6 and all(",completed," in row for row in rows)
+    # compare.py given two reused jobs' folders compares the runs they point to.
+    a, b = sorted(pointers)[:2]
+    compared = run_script("compare.py", str(a), str(b), log_dir=tmp_path)
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    for job in (a, b):
+        assert f"{pointers[job]['test_acc'] * 100:.2f}%" in compared.stdout
+
+
+def test_retrain_trains_again_and_a_single_run_always_trains(tmp_path, data_dir):
+    one = ("-m", *TINY_JOBS, "seed=3")
+    for extra in ((), ("reuse.retrain=true",), ()):
+        done = run_script("train.py", *one, *extra, log_dir=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert len(trained(tmp_path)) == 2  # the first, then retrain; the third reused
+    assert REUSED in done.stdout
+    # The same run a second time without -m is a run the user asked for: it trains.
+    for _ in range(2):
+        single = run_script("train.py", *TINY_JOBS, "seed=3", log_dir=tmp_path)
+        assert single.returncode == 0 and REUSED not in single.stdout
+    assert len(list((tmp_path / "train" / "runs").iterdir())) == 2
+
+
+def test_a_run_of_other_settings_is_not_reused_and_reuse_can_look_nowhere(tmp_path, data_dir):
+    first = run_script("train.py", "-m", *TINY_JOBS, "seed=3", log_dir=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for other in ("data.batch_size=64", "reuse.look_in=null"):
+        done = run_script("train.py", "-m", *TINY_JOBS, "seed=3", other, log_dir=tmp_path)
+        assert done.returncode == 0 and REUSED not in done.stdout, done.stderr[-2000:]
+    faster = run_script("train.py", "-m", *TINY_JOBS, "seed=3", "threads=1", log_dir=tmp_path)
+    assert REUSED in faster.stdout  # threads change how fast, not what a run finds
+    assert len(trained(tmp_path)) == 3
+    config = (trained(tmp_path)[0] / "config.yaml").read_text()
+    assert "provenance:" in config and "data_sha256:" in config and "version:" in config
