@@ -75,6 +75,25 @@ def script_env(log_dir: Path, env: dict | None = None) -> dict[str, str]:
     }
 
 
+REUSED = "Already completed, not trained again"  # what a sweep's job says when its run completed
+
+
+def statuses(log_dir: Path) -> dict[Path, dict]:
+    """Every sweep job's status.json under `log_dir`, by folder."""
+    found = {}
+    for path in (log_dir / "train" / "multiruns").glob("*/*/status.json"):
+        try:
+            found[path.parent] = json.loads(path.read_text())
+        except ValueError:  # being written
+            continue
+    return found
+
+
+def trained_jobs(log_dir: Path) -> list[Path]:
+    """The sweep jobs under `log_dir` that trained and completed (not those that reused a run)."""
+    return [d for d, s in statuses(log_dir).items() if s["status"] == "completed"]
+
+
 def run_script(
     script: str, *args: str, log_dir: Path, timeout: int = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 from scipy import stats
 
-from conftest import need_fashion, read_metrics, run_script
+from conftest import need_fashion, read_metrics, run_script, trained_jobs
 from mnistlab.analysis.predictions import read_predictions
 from mnistlab.lab.document import find_chromium
 from mnistlab.terminal import with_interval
@@ -26,7 +26,7 @@ TINY_LAB = (
     'lab.overrides=["trainer.limit_train_batches=4","trainer.limit_val_batches=2"]',
 )
 QUESTIONS = [f"## Question {n}:" for n in range(1, 6)]
-RUN_LINK = re.compile(r"\]\(((?:\.\./)+train/runs/[^)/]+)\)")
+RUN_LINK = re.compile(r"\]\(((?:\.\./)+train/multiruns/[^)/]+/\d+)\)")
 
 
 def lab_dirs(log_dir: Path) -> list[Path]:
@@ -34,7 +34,8 @@ def lab_dirs(log_dir: Path) -> list[Path]:
 
 
 def run_folders(log_dir: Path) -> set[Path]:
-    return set((log_dir / "train" / "runs").iterdir())
+    """The runs trained under `log_dir` (each a job of one of the lab's multiruns)."""
+    return set(trained_jobs(log_dir))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,8 @@ def test_the_lab_answers_every_question_from_the_runs_it_ran(tiny_lab):
     assert [q for q in QUESTIONS if q in text] == QUESTIONS
     for title in ("MLP on pixels", "MLP on HOG features", "CNN on MNIST", "CNN on Fashion-MNIST"):
         assert f"### {title}" in text
-    assert "The lab needs 11 runs: 0 completed" in printed
-    assert "Lab: run 11 of 11" in printed and "left" in printed
+    assert "The lab's 11 runs: 0 completed" in printed and "11 run now" in printed
+    assert "Lab: cnn_fashion (8 of 8)" in printed  # each family one multirun
     # Every run the lab made is named in the report, and every run it names exists.
     named = {run for line in text.splitlines() for run in linked_runs(lab_dir, line)}
     assert named == {p.resolve() for p in run_folders(log_dir)}
@@ -189,7 +190,7 @@ def test_a_second_lab_reuses_every_run(tiny_lab):
     before = run_folders(log_dir)
     again = run_script("lab.py", *TINY_LAB, log_dir=log_dir, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "The lab needs 11 runs: 11 completed" in again.stdout and "0 to run" in again.stdout
+    assert "The lab's 11 runs: 11 completed" in again.stdout and "0 run now" in again.stdout
     assert run_folders(log_dir) == before
     second_dir = next(d for d in lab_dirs(log_dir) if d != first_dir)
     first, second = report(first_dir).splitlines(), report(second_dir).splitlines()
@@ -202,7 +203,7 @@ def test_a_failed_run_is_named_in_the_report_and_the_lab_exits_non_zero(tiny_lab
     broken = '+lab.notebook.broken=["data=mnist-hog","data.hog.pixels_per_cell=40"]'
     done = run_script("lab.py", *TINY_LAB, broken, log_dir=log_dir, timeout=300)
     assert done.returncode == 1, done.stderr[-3000:]
-    assert "The lab needs 12 runs: 11 completed" in done.stdout
+    assert "The lab's 12 runs: 11 completed" in done.stdout
     assert "1 run(s) failed" in done.stdout
     lab_dir = lab_dirs(log_dir)[-1]
     text = report(lab_dir)
@@ -252,7 +253,7 @@ def test_a_lab_with_two_seeds_reuses_the_first_and_compares_over_seeds(tiny_lab)
     done = run_script("lab.py", *TINY_LAB, *fewer, "lab.seeds=2", log_dir=log_dir, timeout=1200)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     # The configured seed's runs are the one-seed lab's: reused; seed 1's are new.
-    assert "The lab needs 10 runs: 5 completed" in done.stdout and "5 to run" in done.stdout
+    assert "The lab's 10 runs: 5 completed" in done.stdout and "5 run now" in done.stdout
     lab_dir = lab_dirs(log_dir)[-1]
     text = report(lab_dir)
     assert "Each run was made with 2 seeds (the configured one, then 1)" in text

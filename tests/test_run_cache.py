@@ -13,27 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_script, script_env
+from conftest import REUSED, ROOT, run_script, script_env, statuses, trained_jobs
 
 pytestmark = pytest.mark.slow
 TINY_JOBS = ("trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2")
 SIX = ("-m", *TINY_JOBS, "threads=1", "seed=1,2,3,4,5,6")
-REUSED = "Already completed, not trained again"
-
-
-def statuses(log_dir: Path) -> dict[Path, dict]:
-    """Every sweep job's status.json under `log_dir`, by folder."""
-    found = {}
-    for path in (log_dir / "train" / "multiruns").glob("*/*/status.json"):
-        try:
-            found[path.parent] = json.loads(path.read_text())
-        except ValueError:  # being written
-            continue
-    return found
-
-
-def trained(log_dir: Path) -> list[Path]:
-    return [d for d, s in statuses(log_dir).items() if s["status"] == "completed"]
 
 
 def kill_after(
@@ -48,14 +32,14 @@ def kill_after(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while len(trained(log_dir)) < completed:
+        while len(trained_jobs(log_dir)) < completed:
             assert process.poll() is None, "the sweep ended before it could be killed"
             assert time.monotonic() < deadline, "the sweep took too long"
             time.sleep(0.2)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    return len(trained(log_dir))
+    return len(trained_jobs(log_dir))
 
 
 @pytest.mark.parametrize(
@@ -71,7 +55,7 @@ def test_a_killed_sweep_started_again_trains_only_what_did_not_complete(
     assert again.stdout.count(REUSED) == before
     assert "(6 completed, 0 failed)" in again.stdout
     # Each of the six runs trained exactly once, in one sweep or the other.
-    runs = trained(tmp_path)
+    runs = trained_jobs(tmp_path)
     assert len(runs) == 6
     seeds = sorted(json.loads((d / "metrics.json").read_text())["run"]["seed"] for d in runs)
     assert seeds == [1, 2, 3, 4, 5, 6]
@@ -96,7 +80,7 @@ def test_retrain_trains_again_and_a_single_run_always_trains(tmp_path, data_dir)
     for extra in ((), ("reuse.retrain=true",), ()):
         done = run_script("train.py", *one, *extra, log_dir=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
-    assert len(trained(tmp_path)) == 2  # the first, then retrain; the third reused
+    assert len(trained_jobs(tmp_path)) == 2  # the first, then retrain; the third reused
     assert REUSED in done.stdout
     # The same run a second time without -m is a run the user asked for: it trains.
     for _ in range(2):
@@ -113,6 +97,6 @@ def test_a_run_of_other_settings_is_not_reused_and_reuse_can_look_nowhere(tmp_pa
         assert done.returncode == 0 and REUSED not in done.stdout, done.stderr[-2000:]
     faster = run_script("train.py", "-m", *TINY_JOBS, "seed=3", "threads=1", log_dir=tmp_path)
     assert REUSED in faster.stdout  # threads change how fast, not what a run finds
-    assert len(trained(tmp_path)) == 3
-    config = (trained(tmp_path)[0] / "config.yaml").read_text()
+    assert len(trained_jobs(tmp_path)) == 3
+    config = (trained_jobs(tmp_path)[0] / "config.yaml").read_text()
     assert "provenance:" in config and "data_sha256:" in config and "version:" in config

@@ -18,7 +18,16 @@ import optuna
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, read_metrics, run_script, script_env, single_run_dir
+from conftest import (
+    REUSED,
+    ROOT,
+    TINY,
+    read_metrics,
+    run_script,
+    script_env,
+    single_run_dir,
+    trained_jobs,
+)  # fmt: skip
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "cluster" / "slurm.sh"
@@ -186,6 +195,26 @@ def test_a_job_that_dies_on_its_node_is_one_failed_run_and_the_others_complete(c
 RESUMABLE = ("data=mnist-hog", "trainer.max_epochs=3", "threads=1")
 
 
+def test_a_cancelled_sweep_started_again_trains_only_what_did_not_complete(cluster, tmp_path):
+    six = ("-m", *SMALL_JOBS, "trainer.max_epochs=1", "trainer.limit_train_batches=4",
+           "trainer.limit_val_batches=2", "seed=1,2,3,4,5,6")  # fmt: skip
+    with in_background(cluster, tmp_path, *six) as process:
+        wait_for(lambda: len(trained_jobs(tmp_path)) >= 3, seconds=300)
+        process.kill()  # the sweep's own process, then its array, as a user's scancel
+        process.communicate()
+        array = job_ids(sweep_folder(tmp_path))[0].split("_")[0]
+        slurm(cluster, "scancel", array)
+        wait_for(lambda: slurm(cluster, "squeue", "-h", "-j", array).strip() == "", seconds=120)
+    before = len(trained_jobs(tmp_path))
+    assert 3 <= before < 6
+    again = run_script("train.py", *six, log_dir=tmp_path, env=cluster)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "(6 completed, 0 failed)" in again.stdout
+    assert len(trained_jobs(tmp_path)) == 6  # each run trained once, in one array or the other
+    logs = "".join(p.read_text() for p in tmp_path.glob("train/multiruns/*/.submitit/*/*_log.out"))
+    assert logs.count(REUSED) == before
+
+
 def test_a_run_warned_of_its_time_limit_or_requeued_resumes_exactly(cluster, tmp_path):
     """Job 0 gets SLURM's warning before a time limit (USR2, as sbatch --signal sends it); job 1
     is requeued as an administrator or a preemption does (SIGTERM). Each saves at the end of
@@ -281,25 +310,23 @@ def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluste
 
 
 def test_the_lab_sends_its_missing_runs_to_slurm_and_reuses_them(cluster, tmp_path, data_dir):
-    lab = ("lab.launcher=slurm", "lab.slurm.cpus_per_task=1", "lab.slurm.mem_gb=1", "lab.pdf=false",
+    lab = ("lab.launcher=slurm", "+lab.launcher_settings.cpus_per_task=1",
+           "+lab.launcher_settings.mem_gb=1", "lab.pdf=false",
            "lab.epochs=1", "lab.variants=2", 'lab.overrides=["trainer.limit_train_batches=4"]',
            "~lab.notebook.hog", "~lab.notebook.fashion", "~lab.q4.mlp_hidden_dropout",
            "~lab.q4.cnn_dense_filters", "~lab.q5.cnn_fashion")  # fmt: skip
     done = run_script("lab.py", *lab, log_dir=tmp_path, env=cluster)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     text = " ".join(done.stdout.split())
-    assert "The lab needs 4 runs: 0 completed" in text and "Lab: 4 runs submitted to SLURM" in text
-    assert (
-        all(f"Lab: {n} of 4 done" in text for n in range(1, 5)) and text.count(" completed · ") == 4
-    )
-    runs = sorted((tmp_path / "train" / "runs").iterdir())
+    assert "The lab's 4 runs: 0 completed" in text and "4 run now" in text
+    runs = trained_jobs(tmp_path)
     assert len(runs) == 4
-    for run in runs:
+    for run in runs:  # each run a SLURM job of its family's multirun
         status = json.loads((run / "status.json").read_text())
-        assert status["status"] == "completed" and status["slurm_job"]
+        assert status["slurm_job"] in job_ids(run.parent)
     again = run_script("lab.py", *lab, log_dir=tmp_path, env=cluster)
     said = " ".join(again.stdout.split())
-    assert again.returncode == 0 and "4 completed under" in said and "reused, 0 to run" in said
-    assert "submitted to SLURM" not in said
+    assert again.returncode == 0 and "4 completed under" in said and "0 run now" in said
+    assert len(trained_jobs(tmp_path)) == 4  # the second lab's jobs trained nothing
     (report,) = [d / "lab_report.md" for d in sorted((tmp_path / "lab").iterdir())][-1:]
     assert "## Question 3:" in report.read_text()

@@ -28,6 +28,7 @@ from mnistlab.analysis.search_report import search_markdown
 from mnistlab.analysis.search_trials import read_search
 from mnistlab.analysis.ties import ties_on_validation
 from mnistlab.analysis.variants import ranked_variants
+from mnistlab.runs.folders import run_name
 
 REPORT_MD, REPORT_CSV, REPORT_PNG = "sweep_report.md", "sweep_report.csv", "sweep_val_loss.png"
 
@@ -140,7 +141,7 @@ def table_markdown(rows: list[RunRow], folder: Path, link_from: Path | None = No
             reason = f": {row.reason}" if row.reason else ""
             line = f"| {i} | `{cols['overrides']}` | {row.status}{reason} | | | | | | | | |"
         if link:
-            line += f" [{row.path.name}]({os.path.relpath(row.path, link_from)}) |"
+            line += f" [{run_name(row.path)}]({os.path.relpath(row.path, link_from)}) |"
         lines.append(line)
     return lines
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.run_rows import RunRow
+from mnistlab.runs.folders import run_name
 
 # (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it, in LaTeX between
 # dollars (the HTML and PDF show MathML; Markdown viewers that know math render it too).
@@ -60,7 +61,7 @@ def _equations(rows: list[tuple[str, str]]) -> list[str]:
 
 def link(path: Path, start: Path) -> str:
     """A run's folder as a Markdown link relative to the report."""
-    return f"[{path.name}]({os.path.relpath(path, start)})"
+    return f"[{run_name(path)}]({os.path.relpath(path, start)})"
 
 
 def question_1(rows: list[RunRow], configs: dict[Path, dict[str, Any]]) -> list[str]:

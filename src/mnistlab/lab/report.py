@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistlab.analysis.protocol import CHOSEN_ON_TEST, validated_on_test
-from mnistlab.analysis.run_rows import RunRow, read_run
+from mnistlab.analysis.run_rows import RunRow, collect_runs
 from mnistlab.lab.capacity import question_3
 from mnistlab.lab.plan import Family
 from mnistlab.lab.questions import link, question_1, question_2
@@ -15,18 +15,18 @@ from mnistlab.lab.sweeps import fashion_section, sweep_section
 REPORT_MD = "lab_report.md"
 
 
-def family_rows(
-    families: list[Family], folders: dict[str, Path], failures: dict[str, str]
-) -> dict[str, list[RunRow]]:
-    """Each family's runs as the report reads them, labelled by what sets them apart."""
+def family_rows(families: list[Family]) -> dict[str, list[RunRow]]:
+    """Each family's runs, read from its multirun's folder as a sweep report reads them (a job
+    that reused a run reads as that run); a notebook's runs are labelled by its name and seed."""
     rows = {}
     for family in families:
-        rows[family.name] = []
-        for run, label in zip(family.runs, family.labels, strict=True):
-            row = read_run(folders[run.key], label)
-            if run.key in failures and not row.ok:
-                row.reason = row.reason or failures[run.key]
-            rows[family.name].append(row)
+        rows[family.name] = collect_runs(family.folder) if family.folder.is_dir() else []
+        if family.question == "notebook":
+            configured = None
+            for row in rows[family.name]:
+                seed = row.config.get("seed")
+                configured = seed if configured is None else configured
+                row.label = family.name + ("" if seed == configured else f" seed={seed}")
     return rows
 
 

@@ -26,6 +26,12 @@ def run_dirs(folder: Path) -> list[Path]:
     return sorted({p.parent for name in (STATUS, METRICS) for p in folder.rglob(name)})
 
 
+def run_name(run_dir: Path) -> str:
+    """A run's short name: its folder's, or for a sweep's job (numbered), its sweep's and number."""
+    run_dir = Path(run_dir)
+    return f"{run_dir.parent.name}/{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+
+
 def read_status(run_dir: Path) -> dict[str, Any] | None:
     """A run folder's status.json; None where there is none, or one being written or damaged."""
     try:

@@ -11,10 +11,12 @@ from mnistlab.checks import one_of, whole_number
 from mnistlab.errors import ConfigError
 from mnistlab.hydra_info import command_line
 from mnistlab.lab.document import find_chromium, print_pdf, write_html
-from mnistlab.lab.plan import plan_lab, unique_runs
+from mnistlab.lab.plan import plan_lab
 from mnistlab.lab.report import family_rows, write_lab_report
-from mnistlab.lab.runs import completed_runs, run_missing
+from mnistlab.lab.runs import run_families, tally
 from mnistlab.terminal import console
+
+LAUNCHERS = ("basic", "joblib", "submitit_local", "slurm")
 
 
 def check_lab_values(lab: DictConfig) -> None:
@@ -42,9 +44,15 @@ def check_lab_values(lab: DictConfig) -> None:
                 "conf/experiment/) to their titles, e.g. {cnn_fashion: 'CNN on Fashion-MNIST'}."
             )
     one_of(
-        "lab.launcher", lab.launcher, ("local", "slurm"),
-        "where the missing runs train: here one after another, or as SLURM jobs side by side",
+        "lab.launcher", lab.launcher, LAUNCHERS,
+        "the Hydra launcher of the lab's multiruns (hydra/launcher): here one run after another, "
+        "side by side here, or as SLURM jobs",
     )  # fmt: skip
+    if not OmegaConf.is_dict(lab.launcher_settings):
+        raise ConfigError(
+            f"lab.launcher_settings={lab.launcher_settings!r} must map the launcher's settings to "
+            "values, e.g. +lab.launcher_settings.partition=debug (hydra.launcher.partition)."
+        )
     if lab.pdf and lab.chromium and find_chromium(lab.chromium) is None:
         raise ConfigError(
             f"lab.chromium={lab.chromium!r} is not a program this machine can run: it names the "
@@ -80,22 +88,18 @@ def lab(cfg: DictConfig, train_script: Path) -> int:
     started = time.monotonic()
     out_dir, log_dir = Path(cfg.paths.output_dir), Path(cfg.paths.log_dir)
     check_lab_values(cfg.lab)
-    families = plan_lab(cfg.lab)
-    needed = unique_runs(families)
-    found = completed_runs(log_dir) if cfg.lab.reuse else {}
-    reused = {run.key: found[run.key] for run in needed if run.key in found}
-    todo = [run for run in needed if run.key not in found]
-    console.print(
-        f"[bold]The lab needs {len(needed)} runs:[/bold] {len(reused)} completed under "
-        f"{log_dir / 'train'} reused, {len(todo)} to run."
-    )
-    slurm = cfg.lab.launcher == "slurm"
-    settings = OmegaConf.to_container(cfg.lab.slurm, resolve=True) if slurm else None
-    ran, failures = run_missing(todo, train_script, log_dir, Path(cfg.paths.data_dir), settings)
+    families = plan_lab(cfg.lab, log_dir / "train" / "multiruns", out_dir.name)
+    run_families(families, train_script, cfg.lab, log_dir, Path(cfg.paths.data_dir))
 
-    rows = family_rows(families, {**reused, **ran}, failures)
+    rows = family_rows(families)
+    failures = {row.path for family in rows.values() for row in family if not row.ok}
+    done = tally(families)
+    console.print(
+        f"[bold]The lab's {len(done.runs)} runs:[/bold] {done.reused} completed under "
+        f"{log_dir / 'train'} reused, {len(done.ran)} run now, {len(failures)} failed."
+    )
     titles = {**OmegaConf.to_container(cfg.lab.q4), **OmegaConf.to_container(cfg.lab.q5)}
-    intro = _intro(cfg.lab, len(needed), len(reused), len(todo), len(failures))
+    intro = _intro(cfg.lab, len(done.runs), done.reused, len(done.ran), len(failures))
     report = write_lab_report(out_dir, log_dir, families, rows, titles, intro)
     page = write_html(report, "The lab, answered by its runs")
     written = [report.name, page.name]
@@ -116,8 +120,7 @@ def lab(cfg: DictConfig, train_script: Path) -> int:
     )
     if failures:
         console.print(
-            f"[bold red]{len(failures)} run(s) failed[/bold red]; the report names them: "
-            + "; ".join(failures.values())
+            f"[bold red]{len(failures)} run(s) failed[/bold red]; the report names them and why."
         )
         return 1
     return 0
