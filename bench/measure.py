@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
+from mnistlab.config.instantiate import make
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.hog import HogParams, hog_features
 from mnistlab.data.idx import read_idx
-from mnistlab.instantiate import make
 from mnistlab.models.build import build_net
-from mnistlab.tasks.components import build_datamodule
+from mnistlab.training.components import build_datamodule
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ together get Holm's correction.
 
 import argparse
 
-from mnistlab.cli import run_command
+from mnistlab.launch.jobs import run_command
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ python src/demo.py ckpt_path=logs/train/runs/<time>/checkpoints/best.ckpt port=7
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run_command
+from mnistlab.launch.jobs import run_command
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")

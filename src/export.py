@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run_job
+from mnistlab.launch.jobs import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run_command
+from mnistlab.launch.jobs import run_command
 
 TRAIN_SCRIPT = Path(__file__).with_name("train.py")
 

@@ -10,7 +10,7 @@ reruns of one run (the same settings) count once, and the report says so.
 
 import sys
 
-from mnistlab.cli import run_command
+from mnistlab.launch.jobs import run_command
 
 
 def main(argv: list[str]) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv else 2
 
-    from mnistlab.analysis.sweep_report import REPORT_MD, write_report
+    from mnistlab.reports.sweep_report import REPORT_MD, write_report
     from mnistlab.tasks.compare import split_arguments
 
     folders, margin = split_arguments(argv)

@@ -22,10 +22,10 @@ def main(overrides: list[str]) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
 
-    from mnistlab.analysis.params import breakdown_table, parameter_breakdown, total_parameters
-    from mnistlab.instantiate import make
+    from mnistlab.config.instantiate import make
     from mnistlab.models.build import build_net
-    from mnistlab.run_info import describe
+    from mnistlab.reports.params import breakdown_table, parameter_breakdown, total_parameters
+    from mnistlab.runs.describe import describe
     from mnistlab.terminal import console
 
     try:

@@ -124,7 +124,7 @@ class TrainedModels:
 
     def __getitem__(self, name: str) -> Path:
         """The last.ckpt of that model's run."""
-        from mnistlab.checkpoints import newest_completed_run
+        from mnistlab.training.checkpoints import newest_completed_run
 
         if name == "fashion":
             need_fashion()
@@ -179,7 +179,7 @@ def datamodule_of(cfg):
     settings: the tests that share it only read it."""
     from omegaconf import OmegaConf
 
-    from mnistlab.tasks.components import build_datamodule
+    from mnistlab.training.components import build_datamodule
 
     key = OmegaConf.to_yaml(cfg.data) + OmegaConf.to_yaml(cfg.augment)
     if key not in _DATAMODULES:
@@ -205,7 +205,7 @@ def run_in_process(
     default `tmp_path`/run)."""
     from hydra import compose, initialize_config_dir
 
-    from mnistlab.cli import run_job
+    from mnistlab.launch.jobs import run_job
     from mnistlab.tasks.train import train
 
     out = out or tmp_path / "run"

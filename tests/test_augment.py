@@ -11,7 +11,7 @@ import torch
 from conftest import datamodule_of, first_minibatches, train_config
 from mnistlab.data.augment import Augment
 from mnistlab.errors import ConfigError
-from mnistlab.tasks.components import build_datamodule
+from mnistlab.training.components import build_datamodule
 
 DIGITS = ("augment=digits",)
 

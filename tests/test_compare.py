@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 from conftest import ROOT, read_metrics, run_script, script_env
-from mnistlab.analysis.predictions import read_predictions
-from mnistlab.analysis.stats import accuracy_interval
+from mnistlab.reports.predictions import read_predictions
+from mnistlab.reports.stats import accuracy_interval
 
 pytestmark = pytest.mark.slow
 

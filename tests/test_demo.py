@@ -269,8 +269,8 @@ def _file(path: Path):
 
 
 def test_the_model_menu_names_each_run_with_its_test_accuracy_and_interval(trained):
-    from mnistlab.demo.runs import run_choices
-    from mnistlab.predictor import Predictor
+    from mnistlab.serve.menu import run_choices
+    from mnistlab.serve.predictor import Predictor
 
     checkpoint = trained["mnist"]
     test = read_metrics(checkpoint.parent.parent)["test"]
@@ -283,8 +283,8 @@ def test_the_model_menu_names_each_run_with_its_test_accuracy_and_interval(train
 
 
 def test_a_copied_run_is_offered_once_in_the_model_menu(trained):
-    from mnistlab.demo.runs import run_choices
-    from mnistlab.predictor import Predictor
+    from mnistlab.serve.menu import run_choices
+    from mnistlab.serve.predictor import Predictor
 
     checkpoint, shown_first = trained["mnist"], Predictor.load(trained["hog"])
     copy = trained.log_dir / "train" / "runs" / "copy-of-the-mnist-run"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, TINY, need_fashion, run_script
-from mnistlab.checkpoints import newest_completed_run
 from mnistlab.data.images import Preprocess, load_gray
+from mnistlab.training.checkpoints import newest_completed_run
 
 pytestmark = pytest.mark.slow
 onnxruntime = pytest.importorskip(
@@ -78,8 +78,8 @@ def test_predict_gives_the_same_table_from_the_onnx_file_as_from_the_checkpoint(
 
 
 def test_the_demo_reads_the_onnx_file_as_the_checkpoint(exported):
-    from mnistlab.demo.reading import Reader
-    from mnistlab.predictor import Predictor
+    from mnistlab.serve.predictor import Predictor
+    from mnistlab.serve.reading import Reader
 
     checkpoint, _ = newest_completed_run(exported)
     model = checkpoint.parent.parent / "model.onnx"
@@ -134,7 +134,7 @@ def test_a_cnn_on_fashion_exports_and_a_hog_model_is_refused_in_one_sentence(tmp
 
 def test_a_file_that_is_not_an_exported_model_is_a_clear_error(tmp_path):
     from mnistlab.errors import ConfigError
-    from mnistlab.predictor import Predictor
+    from mnistlab.serve.predictor import Predictor
 
     (tmp_path / "foreign.onnx").write_bytes(b"not a protobuf at all")
     for name, expected in (

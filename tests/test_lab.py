@@ -13,8 +13,8 @@ from PIL import Image
 from scipy import stats
 
 from conftest import need_fashion, read_metrics, run_script, trained_jobs
-from mnistlab.analysis.predictions import read_predictions
 from mnistlab.lab.document import find_chromium
+from mnistlab.reports.predictions import read_predictions
 from mnistlab.terminal import with_interval
 
 pytestmark = pytest.mark.slow

@@ -12,22 +12,20 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "src" / "mnistlab"
-# Lower layers never import higher ones: entry scripts > tasks, demo > callbacks, predictor and
-# onnx_model > models, data, analysis > basics.
+# Lower layers never import higher ones: entry scripts > tasks > lab and serve > the parts of a run
+# (training, models, data, runs, launch, reports) > basics (config, errors, checks, files, terminal).
 LAYERS = {
     "tasks": 4,
-    "callbacks": 3,
-    "hydra_callbacks": 3,
-    "cli": 3,
     "lab": 3,
+    "serve": 3,
+    "training": 2,
     "models": 2,
     "data": 2,
-    "analysis": 2,
-    "checkpoints": 2,
-    "predictor": 3,
-    "onnx_model": 3,
-    "demo": 4,
-}  # everything else (errors, checks, files, ranks, run_info, ...) is layer 1
+    "runs": 2,
+    "launch": 2,
+    "reports": 2,
+}  # everything else (config and the root's modules) is layer 1
+ROOT_MODULES = 5  # __init__ included: the rest of the package is read by its folders
 
 
 def layer(module: str) -> int:
@@ -72,6 +70,14 @@ def test_imports_point_down_and_form_no_loop():
         visit(module, (module,))
 
 
+def test_the_package_root_holds_at_most_five_modules_and_every_folder_is_a_package():
+    root = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root) <= ROOT_MODULES, root
+    folders = [d for d in PACKAGE.iterdir() if d.is_dir() and d.name != "__pycache__"]
+    assert all((d / "__init__.py").is_file() for d in folders)
+    assert {d.name for d in folders} <= set(LAYERS) | {"config"}
+
+
 def test_no_source_file_is_longer_than_250_lines():
     long = {
         str(p.relative_to(ROOT)): n
@@ -83,15 +89,16 @@ def test_no_source_file_is_longer_than_250_lines():
 
 @pytest.mark.parametrize(
     "modules",
-    ["mnistlab.cli, mnistlab.tasks.predict, mnistlab.tasks.demo", "mnistlab.models.build"],
+    ["mnistlab.launch.jobs, mnistlab.tasks.predict, mnistlab.tasks.demo", "mnistlab.models.build"],
 )
 def test_predicting_and_the_demo_load_no_training_code_and_gradio_waits_for_the_page(modules):
     """predict.py and the demo need no Lightning; gradio loads only when the page is built, so
-    no entry point's start-up (`train.py --help` imports mnistlab.cli) pays for it."""
+    no entry point's start-up (`train.py --help` imports mnistlab.launch.jobs) pays for it."""
     code = (
         f"import sys, {modules}; "
         "print(sorted(m for m in sys.modules if m.startswith(('pytorch_lightning', "
-        "'mnistlab.tasks.train', 'mnistlab.callbacks', 'mnistlab.models.classifier', 'gradio'))))"
+        "'mnistlab.tasks.train', 'mnistlab.training.recorder', 'mnistlab.training.progress', "
+        "'mnistlab.training.interrupt', 'mnistlab.models.classifier', 'gradio'))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True

@@ -9,16 +9,16 @@ from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from conftest import need_fashion, train_config
-from mnistlab.analysis.metrics import confused_pairs
-from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import build_net
 from mnistlab.models.classifier import eval_metrics
 from mnistlab.models.cnn import CNN
 from mnistlab.models.layers import initialize
 from mnistlab.models.mlp import MLP
-from mnistlab.optim import KerasRMSprop
-from mnistlab.tasks.components import build_datamodule
+from mnistlab.reports.metrics import confused_pairs
+from mnistlab.reports.params import breakdown_markdown, parameter_breakdown, total_parameters
+from mnistlab.training.components import build_datamodule
+from mnistlab.training.optim import KerasRMSprop
 
 
 @pytest.mark.parametrize(
@@ -202,7 +202,7 @@ def test_metrics_on_hand_made_predictions():
     ],
 )
 def test_optimizer_and_schedule_are_one_override_away(overrides, optimizer, scheduler):
-    from mnistlab.instantiate import make
+    from mnistlab.config.instantiate import make
     from mnistlab.models.classifier import Classifier
 
     cfg = train_config(*overrides)

@@ -20,12 +20,12 @@ from conftest import (
     single_run_dir,
     train_config,
 )
-from mnistlab.analysis.params import breakdown_markdown, parameter_breakdown, total_parameters
-from mnistlab.analysis.predictions import read_predictions
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import build_net
 from mnistlab.models.cnn import CNN
 from mnistlab.models.mlp import MLP
+from mnistlab.reports.params import breakdown_markdown, parameter_breakdown, total_parameters
+from mnistlab.reports.predictions import read_predictions
 
 LADDERS = {
     "mnist": ("0_lab", "1_batchnorm", "2_schedule", "3_deeper", "4_augment"),
@@ -148,7 +148,7 @@ def reference_rates(make_schedule, steps: int, lr: float) -> list[float]:
 
 
 def test_cosine_with_warm_up_changes_the_rate_every_step():
-    from mnistlab.schedules import warmup_cosine
+    from mnistlab.training.schedules import warmup_cosine
 
     steps, lr = 40, 0.002
     rates = reference_rates(lambda o: warmup_cosine(o, steps), steps, lr)

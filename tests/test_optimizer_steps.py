@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from conftest import checkpoint, datamodule_of, net_weights, read_metrics, scalars, train_config
 from conftest import train_in_process as train
+from mnistlab.config.instantiate import make
 from mnistlab.data.batches import epoch_order
-from mnistlab.instantiate import make
 from mnistlab.models.build import build_net
 
 pytestmark = pytest.mark.slow

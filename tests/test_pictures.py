@@ -15,12 +15,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from conftest import ROOT, TINY, read_metrics, run_script, single_run_dir
-from mnistlab.analysis.attributions import attribution_maps, hog_cell_maps
-from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.hog import HogParams
 from mnistlab.models.build import build_net, load_trained_net
-from mnistlab.tasks.components import build_datamodule
+from mnistlab.reports.attributions import attribution_maps, hog_cell_maps
+from mnistlab.training.checkpoints import read_checkpoint
+from mnistlab.training.components import build_datamodule
+from mnistlab.training.recorder import RunRecorder
 
 RUNS = {"hog-mlp": ("data=mnist-hog",), "cnn": ("model=cnn",)}
 

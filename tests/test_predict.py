@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, run_script, single_run_dir
-from mnistlab.checkpoints import read_checkpoint
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
 from mnistlab.data.inputs import model_inputs
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import load_trained_net
 from mnistlab.tasks.predict import find_inputs
+from mnistlab.training.checkpoints import read_checkpoint
 
 COUNT = 120
 pytestmark = pytest.mark.slow

@@ -89,7 +89,7 @@ BAD_VALUES = {
     ),
     "optimizer-argument-it-lacks": (
         ("+optimizer.nesterov=true",),
-        "mnistlab.optim.KerasRMSprop does not accept its configuration (the settings under "
+        "mnistlab.training.optim.KerasRMSprop does not accept its configuration (the settings under "
         "optimizer): got an unexpected keyword argument 'nesterov'",
     ),
     "callback-that-does-not-exist": (

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from conftest import DATA_DIR, ROOT, TINY, read_metrics, run_in_process, run_script, single_run_dir
-from mnistlab.checkpoints import resolve_ckpt_path
 from mnistlab.errors import ConfigError
+from mnistlab.training.checkpoints import resolve_ckpt_path
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import optuna
 import pytest
 
 from conftest import read_metrics, run_script, threads_side_by_side, train_config
-from mnistlab.analysis.search_report import dominates
 from mnistlab.models.build import build_net
+from mnistlab.reports.search_report import dominates
 
 SHORT = ("trainer.max_epochs=1", "trainer.limit_train_batches=10")
 
@@ -184,7 +184,7 @@ def test_a_study_storage_that_cannot_be_opened_is_named_in_one_paragraph(tmp_pat
     "name", ["mlp_optuna", "hog_optuna", "cnn_optuna", "cnn_pareto", "mlp_pareto"]
 )
 def test_each_ready_made_search_composes_and_its_directions_match_its_objectives(name):
-    from mnistlab.study import check_search, is_search
+    from mnistlab.launch.study import check_search, is_search
 
     cfg = train_config(f"hparams_search={name}", return_hydra_config=True)
     assert is_search(cfg) and cfg.hydra.sweeper.study_name == name

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mnistlab.analysis.predictions import SplitPredictions
-from mnistlab.analysis.run_rows import RunRow
-from mnistlab.analysis.seeds import compare_over_seeds, probability_of_improvement
-from mnistlab.analysis.stats import verdict
-from mnistlab.analysis.ties import one_standard_error
-from mnistlab.analysis.variants import Variant
+from mnistlab.reports.predictions import SplitPredictions
+from mnistlab.reports.run_rows import RunRow
+from mnistlab.reports.seeds import compare_over_seeds, probability_of_improvement
+from mnistlab.reports.stats import verdict
+from mnistlab.reports.ties import one_standard_error
+from mnistlab.reports.variants import Variant
 
 T1 = stats.t(1).ppf(0.975)  # 12.706: Student's t with one degree of freedom (two seeds)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassF1Score
 
-from mnistlab.analysis.stats import (
+from mnistlab.reports.stats import (
     accuracy_interval,
     compare_paired,
     holm,

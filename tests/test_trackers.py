@@ -266,8 +266,8 @@ def test_the_default_run_imports_no_tracker_and_no_exporter(tmp_path):
 
 
 def test_a_tracker_whose_library_is_missing_is_refused_with_how_to_install_it(monkeypatch):
-    from mnistlab import trackers
     from mnistlab.errors import ConfigError
+    from mnistlab.training import trackers
 
     monkeypatch.setitem(trackers.NEEDS, "some.tracker.Logger", "a_library_nobody_installed")
     with pytest.raises(ConfigError, match=r"logger\.mine needs the a_library_nobody_installed"):

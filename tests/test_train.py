@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from conftest import TINY, need_fashion, read_metrics, run_script, single_run_dir
-from mnistlab.analysis.predictions import read_predictions
+from mnistlab.reports.predictions import read_predictions
 
 pytestmark = pytest.mark.slow
 

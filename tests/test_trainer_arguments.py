@@ -18,17 +18,17 @@ import pytest
 import pytorch_lightning as pl
 
 from conftest import train_config
-from mnistlab.callbacks.interrupt import InterruptGuard
-from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.instantiate import make
-from mnistlab.tasks.components import build_trainer
-from mnistlab.tasks.steps import (
+from mnistlab.config.instantiate import make
+from mnistlab.tasks.train import choose_minibatches_per_step
+from mnistlab.training.components import build_trainer
+from mnistlab.training.interrupt import InterruptGuard
+from mnistlab.training.recorder import RunRecorder
+from mnistlab.training.steps import (
     ANY_VALUE,
     SAFE_VALUES,
     unsafe_callbacks,
     unsafe_trainer_arguments,
 )
-from mnistlab.tasks.train import choose_minibatches_per_step
 
 TESTS = Path(__file__).resolve().parent
 
@@ -46,7 +46,7 @@ TRAINER_ARGUMENTS = {
     "benchmark": "passed to Lightning: cuDNN's search for fast kernels (GPU only)",
     "inference_mode": "passed to Lightning: how validation and test turn gradients off",
     "detect_anomaly": "passed to Lightning: autograd's anomaly checks, slower, the same steps",
-    # Set by the project itself (mnistlab.tasks.components.build_trainer).
+    # Set by the project itself (mnistlab.training.components.build_trainer).
     "logger": "test_every_tensorboard_record_of_a_run_sits_on_the_optimizer_step_axis",
     "callbacks": "test_early_stopping_stops_when_the_validation_loss_stalls",
     "enable_progress_bar": "test_integer_ones_and_max_time_count_single_minibatches",

@@ -5,7 +5,7 @@ the first such job and the whole sweep ends in a traceback.
 
 Time limits and preemption are submitit's checkpointing: at SLURM's warning signal submitit
 calls this launcher's `checkpoint`, which resubmits the same job; the run, restarted in the same
-folder, resumes from the checkpoint it saved (mnistlab.callbacks.interrupt).
+folder, resumes from the checkpoint it saved (mnistlab.training.interrupt).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> list[JobReturn]:
-        from mnistlab.slurm import executor
+        from mnistlab.launch.slurm import executor
 
         assert self.config is not None and self.hydra_context is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -59,7 +59,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
     def _result(self, job: Any, overrides: list[str], number: int) -> JobReturn:
         """The job's JobReturn; for a job that ended without one, a run that returned nothing
         (as a failed run does in a sweep), its reason written in its folder."""
-        from mnistlab.slurm import ended_without_result, job_ended
+        from mnistlab.launch.slurm import ended_without_result, job_ended
 
         try:
             return job.results()[0]
@@ -87,7 +87,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
 def _record_failure(folder: Path, reason: str, overrides: list[str]) -> None:
     """status.json says failed with `reason`, unless the run recorded how it ended itself
     (completed, failed, or interrupted with the command that resumes it)."""
-    from mnistlab.cli import write_status
+    from mnistlab.launch.jobs import write_status
     from mnistlab.runs.folders import read_status
 
     ended = (read_status(folder) or {}).get("status")

@@ -11,14 +11,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mnistlab.analysis.certainty import result_text, test_acc_text, variant_accuracy
-from mnistlab.analysis.comparison import Result, compare, corrected
-from mnistlab.analysis.plots import accuracy_weights_figure, save_figure
-from mnistlab.analysis.run_rows import RunRow
-from mnistlab.analysis.stats import NO_DIFFERENCE
-from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.errors import UserError
 from mnistlab.lab.questions import link
+from mnistlab.reports.certainty import result_text, test_acc_text, variant_accuracy
+from mnistlab.reports.comparison import Result, compare, corrected
+from mnistlab.reports.plots import accuracy_weights_figure, save_figure
+from mnistlab.reports.run_rows import RunRow
+from mnistlab.reports.stats import NO_DIFFERENCE
+from mnistlab.reports.variants import Variant, ranked_variants
 
 Q3_FIGURE = "q3_accuracy_vs_weights.png"
 

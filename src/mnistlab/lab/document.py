@@ -13,7 +13,7 @@ from pathlib import Path
 
 import markdown
 
-from mnistlab.mathml import MathExtension
+from mnistlab.reports.mathml import MathExtension
 
 # Debian's `chromium` command is a shell wrapper that misbehaves when scripted: the binary first.
 CHROMIUM_CANDIDATES = (

@@ -11,10 +11,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mnistlab.analysis.run_rows import RunRow
+from mnistlab.reports.run_rows import RunRow
 from mnistlab.runs.folders import run_name
 
-# (equation, what it says): RMSprop as mnistlab.optim.KerasRMSprop computes it, in LaTeX between
+# (equation, what it says): RMSprop as mnistlab.training.optim.KerasRMSprop computes it, in LaTeX between
 # dollars (the HTML and PDF show MathML; Markdown viewers that know math render it too).
 RMSPROP = [
     (r"g_t = \nabla_w L(w_{t-1})", "the gradient of the loss on one minibatch"),

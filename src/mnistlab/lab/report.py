@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mnistlab.analysis.protocol import CHOSEN_ON_TEST, validated_on_test
-from mnistlab.analysis.run_rows import RunRow, collect_runs
 from mnistlab.lab.capacity import question_3
 from mnistlab.lab.plan import Family
 from mnistlab.lab.questions import link, question_1, question_2
 from mnistlab.lab.sweeps import fashion_section, sweep_section
+from mnistlab.reports.protocol import CHOSEN_ON_TEST, validated_on_test
+from mnistlab.reports.run_rows import RunRow, collect_runs
 
 REPORT_MD = "lab_report.md"
 

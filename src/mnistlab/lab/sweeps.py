@@ -6,19 +6,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mnistlab.analysis.certainty import (
+from mnistlab.lab.questions import link
+from mnistlab.reports.certainty import (
     f1_text,
     test_acc_text,
     variant_accuracy,
     variant_interval,
     variants_markdown,
 )
-from mnistlab.analysis.plots import save_figure, val_loss_figure
-from mnistlab.analysis.protocol import ranks_nothing
-from mnistlab.analysis.run_rows import RunRow
-from mnistlab.analysis.sweep_report import conclusions, ranked, table_markdown
-from mnistlab.analysis.variants import Variant, ranked_variants
-from mnistlab.lab.questions import link
+from mnistlab.reports.plots import save_figure, val_loss_figure
+from mnistlab.reports.protocol import ranks_nothing
+from mnistlab.reports.run_rows import RunRow
+from mnistlab.reports.sweep_report import conclusions, ranked, table_markdown
+from mnistlab.reports.variants import Variant, ranked_variants
 
 
 def picture(run_dir: Path, name: str, out_dir: Path, alt: str) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from mnistlab.config.instantiate import make
 from mnistlab.errors import ConfigError
-from mnistlab.instantiate import make
 from mnistlab.models.layers import initialize
 
 

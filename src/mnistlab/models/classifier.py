@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from mnistlab.data.batches import StepMinibatches
 from mnistlab.errors import DivergedError
-from mnistlab.schedules import build_scheduler
+from mnistlab.training.schedules import build_scheduler
 
 # How often the running loss is checked for NaN or infinity (one host sync per check).
 DIVERGENCE_CHECK_EVERY = 20
@@ -51,7 +51,7 @@ class Classifier(pl.LightningModule):
     that many consecutive minibatches (`StepMinibatches`), one optimizer step each through
     Lightning's optimizer and `manual_backward`: the same updates, Lightning's per-step cost paid
     once. Either way `global_step` counts optimizer steps. The train task allows more only where
-    every setting is known to behave the same (mnistlab.tasks.steps).
+    every setting is known to behave the same (mnistlab.training.steps).
 
     Each training step returns the loss of each minibatch it trained and the learning rate each
     was trained with; the epoch's running `train/loss` and `train/acc` are summed on the device,

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.hydra_info import in_multirun
+from mnistlab.config.hydra_info import in_multirun
 from mnistlab.runs.folders import REPORTED, completed_under
 from mnistlab.runs.identity import result_key, run_identity
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import yaml
 from rich.table import Table
 
-from mnistlab.analysis.certainty import seeds_sentence
-from mnistlab.analysis.comparison import Result, against_the_first
-from mnistlab.analysis.protocol import margin_setting, validated_on_test
-from mnistlab.analysis.run_rows import RunRow, collect_runs, count_once, read_run, run_folders
-from mnistlab.analysis.variants import Variant, ranked_variants
 from mnistlab.errors import ConfigError, UserError
+from mnistlab.reports.certainty import seeds_sentence
+from mnistlab.reports.comparison import Result, against_the_first
+from mnistlab.reports.protocol import margin_setting, validated_on_test
+from mnistlab.reports.run_rows import RunRow, collect_runs, count_once, read_run, run_folders
+from mnistlab.reports.variants import Variant, ranked_variants
 from mnistlab.runs.folders import METRICS
 from mnistlab.terminal import console, percent, points_interval
 

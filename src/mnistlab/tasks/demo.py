@@ -9,12 +9,12 @@ from functools import partial
 
 from omegaconf import DictConfig
 
-from mnistlab.checkpoints import resolve_ckpt_path
 from mnistlab.checks import positive_number, whole_number
 from mnistlab.data.images import Preprocess
 from mnistlab.errors import ConfigError
-from mnistlab.predictor import Predictor
+from mnistlab.serve.predictor import Predictor
 from mnistlab.terminal import console
+from mnistlab.training.checkpoints import resolve_ckpt_path
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -54,9 +54,9 @@ def demo(cfg: DictConfig) -> int:
         console.print(chosen)
     first = Predictor.load(path)
 
-    from mnistlab.demo.page import PICK_BRUSH, build_page
-    from mnistlab.demo.reading import Reader
-    from mnistlab.demo.runs import run_choices
+    from mnistlab.serve.menu import run_choices
+    from mnistlab.serve.page import PICK_BRUSH, build_page
+    from mnistlab.serve.reading import Reader
 
     reader = Reader(first, steps, top_k, int(max_mp * 1e6))
     page = build_page(reader, partial(run_choices, cfg.paths.log_dir, first), str(path))

@@ -8,16 +8,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.analysis.params import total_parameters
-from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.checkpoints import history, read_checkpoint, resolve_ckpt_path
 from mnistlab.models.build import load_trained_net
 from mnistlab.models.classifier import Classifier
-from mnistlab.run_info import describe, run_facts
-from mnistlab.tasks.components import build_datamodule, build_trainer
-from mnistlab.tasks.records import finish_run, record_predictions, show_breakdown
+from mnistlab.reports.params import total_parameters
+from mnistlab.runs.describe import describe, run_facts
 from mnistlab.terminal import console
-from mnistlab.trackers import tracked
+from mnistlab.training.checkpoints import history, read_checkpoint, resolve_ckpt_path
+from mnistlab.training.components import build_datamodule, build_trainer
+from mnistlab.training.recorder import RunRecorder
+from mnistlab.training.records import finish_run, record_predictions, show_breakdown
+from mnistlab.training.trackers import tracked
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

@@ -9,19 +9,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.checkpoints import read_checkpoint, resolve_ckpt_path
 from mnistlab.errors import DataError
 from mnistlab.files import explain_write_error
 from mnistlab.models.build import load_trained_net
-from mnistlab.onnx_model import (
+from mnistlab.runs.describe import describe
+from mnistlab.serve.onnx_model import (
     TOLERANCE,
     check_exportable,
     compare_with_torch,
     write_onnx,
 )
-from mnistlab.run_info import describe
-from mnistlab.tasks.components import build_datamodule
 from mnistlab.terminal import console
+from mnistlab.training.checkpoints import read_checkpoint, resolve_ckpt_path
+from mnistlab.training.components import build_datamodule
 
 
 def default_output(checkpoint: Path) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.checks import one_of, whole_number
+from mnistlab.config.hydra_info import command_line
 from mnistlab.errors import ConfigError
-from mnistlab.hydra_info import command_line
 from mnistlab.lab.document import find_chromium, print_pdf, write_html
 from mnistlab.lab.plan import plan_lab
 from mnistlab.lab.report import family_rows, write_lab_report

@@ -15,12 +15,12 @@ from omegaconf import DictConfig
 from PIL import Image
 from rich.table import Table
 
-from mnistlab.checkpoints import resolve_ckpt_path
 from mnistlab.checks import whole_number
 from mnistlab.data.images import Preprocess, load_gray
 from mnistlab.errors import ConfigError, DataError, UserError
-from mnistlab.predictor import Predictor
+from mnistlab.serve.predictor import Predictor
 from mnistlab.terminal import console
+from mnistlab.training.checkpoints import resolve_ckpt_path
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

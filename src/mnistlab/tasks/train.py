@@ -10,37 +10,37 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.analysis.params import total_parameters
-from mnistlab.analysis.protocol import margin_of
-from mnistlab.callbacks.interrupt import InterruptGuard
-from mnistlab.callbacks.recorder import RunRecorder
-from mnistlab.checkpoints import checkpoint_to_resume, read_checkpoint
 from mnistlab.checks import fraction, one_of, positive_number, whole_number
+from mnistlab.config.hydra_info import command_line, in_multirun
+from mnistlab.config.instantiate import make
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.errors import ConfigError
-from mnistlab.hydra_info import command_line, in_multirun
-from mnistlab.instantiate import make
 from mnistlab.models.build import build_net
 from mnistlab.models.classifier import Classifier
-from mnistlab.objectives import metric_names, objectives
-from mnistlab.ranks import is_rank_zero
-from mnistlab.run_info import VALIDATED_ON_TEST, describe, hyperparameters, run_facts
+from mnistlab.reports.params import total_parameters
+from mnistlab.reports.protocol import margin_of
+from mnistlab.runs.describe import VALIDATED_ON_TEST, describe, hyperparameters, run_facts
 from mnistlab.runs.folders import CONFIG
-from mnistlab.tasks.components import (
+from mnistlab.runs.objectives import metric_names, objectives
+from mnistlab.runs.ranks import is_rank_zero
+from mnistlab.terminal import console
+from mnistlab.training.checkpoints import checkpoint_to_resume, read_checkpoint
+from mnistlab.training.components import (
     build_datamodule,
     build_trainer,
     configure_threads,
     device_line,
 )
-from mnistlab.tasks.records import (
+from mnistlab.training.interrupt import InterruptGuard
+from mnistlab.training.recorder import RunRecorder
+from mnistlab.training.records import (
     finish_run,
     record_predictions,
     show_breakdown,
     write_failure,
 )
-from mnistlab.tasks.steps import minibatches_per_step
-from mnistlab.terminal import console
-from mnistlab.trackers import tracked
+from mnistlab.training.steps import minibatches_per_step
+from mnistlab.training.trackers import tracked
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def start_run_folder(
 def choose_minibatches_per_step(
     cfg: DictConfig, trainer: pl.Trainer, own_callbacks: list[pl.Callback], scheduler: Any
 ) -> int:
-    """How many minibatches each Lightning step trains on (mnistlab.tasks.steps decides), said
+    """How many minibatches each Lightning step trains on (mnistlab.training.steps decides), said
     in the run's log."""
     arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
     arguments.pop("_target_", None)

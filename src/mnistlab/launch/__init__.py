@@ -1,0 +1,1 @@
+"""Starting jobs: each job's status and errors, SLURM, Optuna searches."""

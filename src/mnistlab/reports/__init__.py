@@ -1,0 +1,1 @@
+"""What runs found, compared and drawn: statistics, reports, pictures."""

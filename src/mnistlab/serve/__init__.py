@@ -1,0 +1,1 @@
+"""A trained model at work: the predictor, ONNX files, the demo page."""
