@@ -98,15 +98,13 @@ def test_several_minibatches_per_step_are_sliced_as_they_are_trained(data_dir):
     """Steps of 64 minibatches: the position is what training took, not what Lightning fetched
     ahead, and a resumed loader continues with the next minibatch, whatever the step size."""
     dm = make_dm(data_dir)
-    dm.minibatches_per_step = 64
-    loader = dm.train_dataloader()
+    loader = dm.train_batches(64)
     steps = iter(loader)
-    assert loader.minibatches == 430 and len(list(dm.train_dataloader())) == 7  # ceil(430 / 64)
+    assert loader.minibatches == 430 and len(list(dm.train_batches(64))) == 7  # ceil(430 / 64)
     first = [y for _, y in next(steps)]  # trained
     ahead = next(steps)  # fetched, not trained yet
     assert len(first) == 64 == len(ahead) and loader.state_dict()["position"] == 64
-    dm.minibatches_per_step = 1
-    resumed = dm.train_dataloader()
+    resumed = dm.train_dataloader()  # one minibatch per step, without a module to say more
     resumed.load_state_dict(loader.state_dict())
     rest = [m.y for m in resumed]
     whole = [m.y for m in dm.train_dataloader()]
@@ -119,19 +117,17 @@ def test_a_loader_resumed_at_an_epochs_end_starts_the_next_epoch_in_its_own_orde
     the order is drawn when the first minibatch is taken: Lightning fetches a step ahead, and may
     do so for a resumed run before it has settled which epoch it is in."""
     dm = make_dm(data_dir)
-    dm.minibatches_per_step = 64
-    loader = dm.train_dataloader()
+    loader = dm.train_batches(64)
     for step in loader:  # epoch 0, trained whole
         list(step)
     assert loader.state_dict() == {"epoch": 1, "position": 0}
     epoch = {"n": 0}
-    resumed = dm.train_dataloader()
+    resumed = dm.train_batches(64)
     resumed.epoch = lambda: epoch["n"]
     resumed.load_state_dict(loader.state_dict())
     first_step = next(iter(resumed))  # fetched while the epoch still reads 0
     epoch["n"] = 1
     _, labels = next(iter(first_step))
-    dm.minibatches_per_step = 1
-    fresh = dm.train_dataloader()
+    fresh = dm.train_batches(1)
     fresh.epoch = lambda: 1
     assert first_step.first == 0 and torch.equal(labels, next(iter(fresh)).y)

@@ -11,9 +11,9 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from conftest import need_fashion, train_config
 from mnistlab.errors import ConfigError
 from mnistlab.models.build import build_net
-from mnistlab.models.classifier import eval_metrics
 from mnistlab.models.cnn import CNN
 from mnistlab.models.layers import initialize
+from mnistlab.models.metrics import eval_metrics
 from mnistlab.models.mlp import MLP
 from mnistlab.reports.metrics import confused_pairs
 from mnistlab.reports.params import breakdown_markdown, parameter_breakdown, total_parameters

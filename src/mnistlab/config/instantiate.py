@@ -20,7 +20,8 @@ def make(
     """hydra.utils.instantiate (plain containers), after checking every `_target_` in `cfg`
     accepts the keys it is given (`where`: the config's key, for the messages).
 
-    A UserError raised inside comes out as itself; an exception of a type in `refusals` is the
+    `kwargs` are merged into `cfg` as Hydra does (a dict for a nested component's missing
+    arguments; `_partial_=True` for a partial). A UserError raised inside comes out as itself; an exception of a type in `refusals` is the
     component refusing its configuration (a ConfigError); anything else raised while building is
     a bug in that component (a BugError whose cause keeps the traceback).
     """
@@ -61,9 +62,11 @@ def check_fits(cfg: Any, kwargs: dict[str, Any] | None = None, path: str = "") -
         return
     if not isinstance(cfg, DictConfig | dict):
         return
+    given = dict(kwargs or {})
     for key, value in cfg.items():
         if not str(key).startswith("_"):
-            check_fits(value, None, f"{path}.{key}" if path else str(key))
+            nested = given.get(str(key)) if isinstance(given.get(str(key)), dict) else None
+            check_fits(value, nested, f"{path}.{key}" if path else str(key))
     if "_target_" not in cfg:
         return
     where = f"{path}._target_" if path else "_target_"
@@ -78,9 +81,10 @@ def check_fits(cfg: Any, kwargs: dict[str, Any] | None = None, path: str = "") -
         signature = inspect.signature(target)
     except (TypeError, ValueError):  # some built-in callables have no signature to check
         return
-    keys = {str(k): None for k in cfg if not str(k).startswith("_")} | dict(kwargs or {})
+    keys = {str(k): None for k in cfg if not str(k).startswith("_")}
+    keys |= {k: v for k, v in given.items() if not k.startswith("_")}
     positional = list(cfg.get("_args_", []))
-    partial = bool(cfg.get("_partial_", False))
+    partial = bool(given.get("_partial_", cfg.get("_partial_", False)))
     try:
         (signature.bind_partial if partial else signature.bind)(*positional, **keys)
     except TypeError as e:

@@ -85,8 +85,6 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         self.normalization: dict[str, float] = {"mean": 0.0, "std": 1.0}
         self.tensors: dict[str, torch.Tensor] = {}
         self.indices: dict[str, torch.Tensor] = {}
-        # Set by the train task, which decides it (mnistlab.tasks.steps); not a data setting.
-        self.minibatches_per_step = 1
 
     # What models need, from the data itself.
     @property
@@ -196,17 +194,24 @@ class MnistFamilyDataModule(pl.LightningDataModule):
         }
 
     def train_dataloader(self) -> TrainBatches:
+        """The training minibatches, grouped as the module trains them (its
+        minibatches_per_step; not a data setting)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        return self.train_batches(getattr(module, "minibatches_per_step", 1))
+
+    def train_batches(self, minibatches_per_step: int) -> TrainBatches:
+        """One epoch of shuffled training minibatches, `minibatches_per_step` per step."""
         tensors = self._on_device()
         augment = None
         if self.augment is not None:
             blank = normalize(torch.zeros(()), self.normalization).item()  # a 0 pixel, as trained
             augment = partial(self.augment, blank=blank)
-        loader = TrainBatches if self.minibatches_per_step > 1 else CountedTrainBatches
+        loader = TrainBatches if minibatches_per_step > 1 else CountedTrainBatches
         return loader(
             tensors["train_x"],
             tensors["train_y"],
             self.batch_size,
-            minibatches_per_step=self.minibatches_per_step,
+            minibatches_per_step=minibatches_per_step,
             seed=self.split_seed,
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
             augment=augment,

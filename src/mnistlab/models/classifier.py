@@ -11,29 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
+from mnistlab.checks import fraction
 from mnistlab.data.batches import StepMinibatches
 from mnistlab.errors import DivergedError
+from mnistlab.models.layers import initialize
+from mnistlab.models.metrics import eval_metrics, metric_tag
 from mnistlab.training.schedules import build_scheduler
 
-# How often the running loss is checked for NaN or infinity (one host sync per check).
-DIVERGENCE_CHECK_EVERY = 20
-
-
-def metric_tag(class_name: str) -> str:
-    """A class name usable in a metric's name ('T-shirt/top' -> 'T-shirt-top')."""
-    return class_name.replace("/", "-").replace(" ", "_")
-
-
-def eval_metrics(num_classes: int) -> MetricCollection:
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-            "f1": MulticlassF1Score(num_classes, average=None),
-        }
-    )
+DIVERGENCE_CHECK_EVERY = 20  # minibatches between checks of the loss (one host sync each)
 
 
 def _sum_dtype(device: torch.device) -> torch.dtype:
@@ -43,20 +29,20 @@ def _sum_dtype(device: torch.device) -> torch.dtype:
 class Classifier(pl.LightningModule):
     """Trains `net` with cross-entropy on logits: softmax + categorical cross-entropy, as Keras.
 
-    `optimizer` is a partial from config completed here with the parameters; `scheduler`, when
-    given, is Lightning's scheduler dictionary with a partial under "scheduler".
+    Built by Hydra from conf/model/ in one instantiate: `net` (started as `init` says; None
+    keeps its weights), `optimizer` (a partial given the parameters here) and `scheduler`
+    (Lightning's scheduler dictionary, a partial under "scheduler"; empty for none).
 
-    With `minibatches_per_step=1`, Lightning's own loop: one minibatch per step, which Lightning
-    steps, clips and accumulates as its settings say. With more, each Lightning step trains on
-    that many consecutive minibatches (`StepMinibatches`), one optimizer step each through
-    Lightning's optimizer and `manual_backward`: the same updates, Lightning's per-step cost paid
-    once. Either way `global_step` counts optimizer steps. The train task allows more only where
-    every setting is known to behave the same (mnistlab.training.steps).
+    `minibatches_per_step` (held here; the train task sets it, the datamodule reads it): with 1,
+    Lightning's own loop. With more, each Lightning step trains on that many consecutive
+    minibatches (`StepMinibatches`), one optimizer step each through Lightning's optimizer and
+    `manual_backward`: the same updates, Lightning's per-step cost paid once. Either way
+    `global_step` counts optimizer steps. The train task allows more only where every setting
+    is known to behave the same (mnistlab.training.steps).
 
-    Each training step returns the loss of each minibatch it trained and the learning rate each
-    was trained with; the epoch's running `train/loss` and `train/acc` are summed on the device,
-    minibatch by minibatch, and read by `running_metrics` (by the callbacks that show or record
-    them, when they need them). The epoch's values are logged when it ends.
+    Each training step returns each minibatch's loss and learning rate; the epoch's running
+    `train/loss` and `train/acc` are summed on the device and read by `running_metrics` (by the
+    callbacks that show or record them); the epoch's values are logged when it ends.
 
     `label_smoothing` applies to the training loss only: validation and test losses stay the
     plain cross-entropy, so runs with and without it compare on the same scale.
@@ -68,7 +54,7 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None,
         class_names: list[str],
         scheduler: dict[str, Any] | None = None,
-        minibatches_per_step: int = 1,
+        init: str | None = None,
         label_smoothing: float = 0.0,
         config: dict | None = None,
         data: dict | None = None,
@@ -76,11 +62,15 @@ class Classifier(pl.LightningModule):
         super().__init__()
         # Plain values only, so a checkpoint rebuilds the run and loads under `weights_only`.
         self.save_hyperparameters({"config": config or {}, "data": data or {}}, logger=False)
+        if init is not None:
+            initialize(net, init)
         self.net = net
         self.optimizer_factory = optimizer
-        self.scheduler = scheduler
-        self.automatic_optimization = minibatches_per_step == 1
-        self.label_smoothing = label_smoothing
+        self.scheduler = scheduler or None
+        self.minibatches_per_step = 1
+        what = "the share of each training target spread over all classes"
+        hint = "0 is the lab's plain cross-entropy; 0.1 is usual."
+        self.label_smoothing = fraction("model.label_smoothing", label_smoothing, what, hint)
         self.class_names = list(class_names)
         self.val_metrics = eval_metrics(len(self.class_names))
         self.test_metrics = eval_metrics(len(self.class_names))
@@ -90,6 +80,15 @@ class Classifier(pl.LightningModule):
         self.epoch_sums: dict[str, torch.Tensor] = {}
         self.epoch_seen = 0
         self._minibatches_since_check = 0
+
+    @property
+    def minibatches_per_step(self) -> int:
+        return self._minibatches_per_step
+
+    @minibatches_per_step.setter
+    def minibatches_per_step(self, value: int) -> None:
+        self._minibatches_per_step = value
+        self.automatic_optimization = value == 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

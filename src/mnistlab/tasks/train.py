@@ -10,12 +10,11 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.checks import fraction, one_of, positive_number, whole_number
+from mnistlab.checks import one_of, positive_number, whole_number
 from mnistlab.config.hydra_info import command_line, in_multirun
-from mnistlab.config.instantiate import make
+from mnistlab.config.instantiate import check_fits, make
 from mnistlab.data.datamodule import MnistFamilyDataModule
 from mnistlab.errors import ConfigError
-from mnistlab.models.build import build_net
 from mnistlab.models.classifier import Classifier
 from mnistlab.reports.params import total_parameters
 from mnistlab.reports.protocol import margin_of
@@ -57,7 +56,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg.data, cfg.get("augment"))
-    net = build_net(cfg.model, datamodule.input_shape, datamodule.num_classes)
+    module = build_module(cfg, datamodule, plain)
+    net = module.net
     title = describe(plain)
     breakdown_md = start_run_folder(cfg, title, datamodule, net, out_dir)
     recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
@@ -66,11 +66,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with tracked(trainer.loggers):  # one tracker run per job, closed as it ended
         if is_rank_zero():
             console.print(device_line(trainer))
-        scheduler = make(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
-        datamodule.minibatches_per_step = choose_minibatches_per_step(
-            cfg, trainer, [recorder, guard], scheduler
+        module.minibatches_per_step = choose_minibatches_per_step(
+            cfg, trainer, [recorder, guard], module.scheduler
         )
-        module = build_module(cfg, net, datamodule, scheduler, plain)
 
         fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
         fit_time = time.perf_counter() - started
@@ -153,28 +151,15 @@ def choose_minibatches_per_step(
 
 
 def build_module(
-    cfg: DictConfig,
-    net: Any,
-    datamodule: MnistFamilyDataModule,
-    scheduler: Any,
-    plain: dict[str, Any],
+    cfg: DictConfig, datamodule: MnistFamilyDataModule, plain: dict[str, Any]
 ) -> Classifier:
-    """The LightningModule: the net, its optimizer and schedule, and the run's own settings."""
-    smoothing = fraction(
-        "model.label_smoothing", cfg.model.get("label_smoothing", 0.0),
-        "the share of each training target spread over all classes",
-        hint="0 is the lab's plain cross-entropy; 0.1 is usual.",
-    )  # fmt: skip
-    return Classifier(
-        net,
-        optimizer=make(cfg.optimizer, "optimizer"),
-        scheduler=scheduler,
-        class_names=datamodule.class_names,
-        minibatches_per_step=datamodule.minibatches_per_step,
-        label_smoothing=smoothing,
-        config=plain,
-        data=datamodule.description,
-    )
+    """The LightningModule conf/model/ describes, built by Hydra in one instantiate: the network
+    for these inputs, its optimizer and schedule; the run's config and data kept with it."""
+    for group in ("optimizer", "scheduler"):  # named as the user sets them, not as model.<group>
+        check_fits(cfg.get(group), None, group)
+    shape = {"input_shape": list(datamodule.input_shape), "num_classes": datamodule.num_classes}
+    build = make(cfg.model, "model", _partial_=True, net=shape)
+    return build(class_names=datamodule.class_names, config=plain, data=datamodule.description)
 
 
 def fit(
@@ -216,7 +201,7 @@ def training_facts(
     return {
         "epochs": trainer.current_epoch,
         "optimizer_steps": trainer.global_step,
-        "minibatches_per_step": trainer.datamodule.minibatches_per_step,
+        "minibatches_per_step": trainer.lightning_module.minibatches_per_step,
         "test_weights": cfg.test_weights,
         "device": str(trainer.strategy.root_device),
         "fit_time_s": round(fit_time, 2),

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.models.classifier import metric_tag
+from mnistlab.models.metrics import metric_tag
 from mnistlab.reports.pictures import test_pictures
 from mnistlab.reports.plots import confusion_figure, figure_pixels
 
