@@ -87,8 +87,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher if submitit_launcher else ob
 def _record_failure(folder: Path, reason: str, overrides: list[str]) -> None:
     """status.json says failed with `reason`, unless the run recorded how it ended itself
     (completed, failed, or interrupted with the command that resumes it)."""
-    from mnistlab.launch.jobs import write_status
-    from mnistlab.runs.folders import read_status
+    from mnistlab.runs.folders import read_status, write_status
 
     ended = (read_status(folder) or {}).get("status")
     if ended in (None, "running"):

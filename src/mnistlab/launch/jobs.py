@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from mnistlab.config.hydra_info import in_multirun
 from mnistlab.errors import Interrupted, UserError
-from mnistlab.runs.folders import METRICS, STATUS, read_status
+from mnistlab.runs.folders import METRICS, write_status
 
 log = logging.getLogger("mnistlab")
 # A log file on a full disk must not print its own traceback over the error that explains it.
@@ -59,38 +59,6 @@ if not OmegaConf.has_resolver("trial_folder"):
 
     OmegaConf.register_new_resolver("trial_folder", trial_folder)
     OmegaConf.register_new_resolver("sampler_seed", sampler_seed)
-
-
-def write_status(out_dir: Path, status: str, this_job: bool = True, **details: Any) -> None:
-    """status.json: running, completed, failed (with the reason) or interrupted (with the resume
-    command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
-    how each earlier attempt ended."""
-    from mnistlab.launch.slurm import job_facts
-    from mnistlab.runs.ranks import is_rank_zero
-
-    if not is_rank_zero():
-        return
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        facts = job_facts() if this_job else {}
-        if facts.get("slurm_restarts"):
-            facts["attempts"] = _earlier_attempts(out_dir, facts["slurm_restarts"])
-        record = {"status": status, **details, **facts, f"{status}_unix": round(time.time(), 3)}
-        (out_dir / STATUS).write_text(json.dumps(record, indent=2) + "\n")
-    except OSError as e:  # a full disk must not hide the reason the job stopped
-        print(f"(Could not write {out_dir / STATUS}: {e.strerror}.)", file=sys.stderr)
-
-
-def _earlier_attempts(out_dir: Path, restarts: int) -> list[dict[str, Any]]:
-    """How the earlier attempts of this requeued job ended (each its status record): those
-    recorded before, and the last status an earlier attempt wrote."""
-    previous = read_status(out_dir)
-    if previous is None:
-        return []
-    attempts = previous.pop("attempts", [])
-    if previous.get("slurm_restarts", 0) < restarts:  # written by an earlier attempt
-        attempts.append(previous)
-    return attempts
 
 
 def one_line(error: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""Where runs are: the files a run folder holds, and the run folders under a folder.
+"""Where runs are: the files a run folder holds, its status (written and read here), and the
+run folders under a folder.
 
 Every place that looks for runs asks here: the lab (runs to reuse), ckpt_path=last and the
 demo's menu (runs with a checkpoint), the reports and compare.py (every run of a folder).
@@ -7,6 +8,8 @@ demo's menu (runs with a checkpoint), the reports and compare.py (every run of a
 from __future__ import annotations
 
 import json
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,38 @@ def run_dirs(folder: Path) -> list[Path]:
     (written from a job's start) or a metrics.json (runs older than status.json)."""
     folder = Path(folder)
     return sorted({p.parent for name in (STATUS, METRICS) for p in folder.rglob(name)})
+
+
+def write_status(out_dir: Path, status: str, this_job: bool = True, **details: Any) -> None:
+    """status.json: running, completed, failed (with the reason) or interrupted (with the resume
+    command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
+    how each earlier attempt ended."""
+    from mnistlab.launch.slurm import job_facts
+    from mnistlab.runs.ranks import is_rank_zero
+
+    if not is_rank_zero():
+        return
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        facts = job_facts() if this_job else {}
+        if facts.get("slurm_restarts"):
+            facts["attempts"] = _earlier_attempts(out_dir, facts["slurm_restarts"])
+        record = {"status": status, **details, **facts, f"{status}_unix": round(time.time(), 3)}
+        (out_dir / STATUS).write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as e:  # a full disk must not hide the reason the job stopped
+        print(f"(Could not write {out_dir / STATUS}: {e.strerror}.)", file=sys.stderr)
+
+
+def _earlier_attempts(out_dir: Path, restarts: int) -> list[dict[str, Any]]:
+    """How the earlier attempts of this requeued job ended (each its status record): those
+    recorded before, and the last status an earlier attempt wrote."""
+    previous = read_status(out_dir)
+    if previous is None:
+        return []
+    attempts = previous.pop("attempts", [])
+    if previous.get("slurm_restarts", 0) < restarts:  # written by an earlier attempt
+        attempts.append(previous)
+    return attempts
 
 
 def run_name(run_dir: Path) -> str:
