@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from conftest import REUSED, ROOT, run_script, script_env, statuses, trained_jobs
+from conftest import REUSED, ROOT, run_script, script_env, statuses, train_config, trained_jobs
 
 pytestmark = pytest.mark.slow
 TINY_JOBS = ("trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2")
@@ -100,3 +101,33 @@ def test_a_run_of_other_settings_is_not_reused_and_reuse_can_look_nowhere(tmp_pa
     assert len(trained_jobs(tmp_path)) == 3
     config = (trained_jobs(tmp_path)[0] / "config.yaml").read_text()
     assert "provenance:" in config and "data_sha256:" in config and "version:" in config
+
+
+@pytest.mark.parametrize(
+    ("override", "same"),
+    [
+        ("threads=1", True),  # how fast, not what it finds
+        ("reuse.retrain=true", True),
+        ("provenance.version=0.0.9", False),  # another version of the project
+        ("data.dataset=fashion", False),  # other data: another checksum
+        ("seed=7", False),
+    ],
+)
+def test_a_runs_identity_holds_its_settings_version_and_data(override, same):
+    import mnistlab.launch.jobs  # noqa: F401  (registers the config's resolvers, as each entry point)
+    from mnistlab.data.catalog import DATASETS, data_sha256
+    from mnistlab.runs.identity import project_version, result_key
+
+    def plain(*overrides: str) -> dict:
+        composed = train_config(*overrides, "paths.output_dir=/anywhere")  # Hydra's, in a job
+        return OmegaConf.to_container(composed, resolve=True)
+
+    def key(*overrides: str) -> str:
+        return result_key(plain(*overrides))
+
+    assert (key(override) == key()) is same
+    assert plain()["provenance"] == {
+        "version": project_version(),
+        "data_sha256": data_sha256("mnist"),
+    }
+    assert data_sha256("mnist") != data_sha256("fashion") and set(DATASETS) == {"mnist", "fashion"}
