@@ -15,9 +15,13 @@ from mnistlab.launch.jobs import run_job
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from mnistlab.runs.cache import same_run_completed
-    from mnistlab.tasks.train import train  # torch and Lightning load only when a run starts
 
-    return run_job(lambda: train(cfg), Path(cfg.paths.output_dir), lambda: same_run_completed(cfg))
+    def task() -> dict:
+        from mnistlab.tasks.train import train  # torch and Lightning load only to train
+
+        return train(cfg)
+
+    return run_job(task, Path(cfg.paths.output_dir), lambda: same_run_completed(cfg))
 
 
 if __name__ == "__main__":

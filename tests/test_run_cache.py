@@ -76,29 +76,21 @@ def test_a_killed_sweep_started_again_trains_only_what_did_not_complete(
         assert f"{pointers[job]['test_acc'] * 100:.2f}%" in compared.stdout
 
 
-def test_retrain_trains_again_and_a_single_run_always_trains(tmp_path, data_dir):
-    one = ("-m", *TINY_JOBS, "seed=3")
-    for extra in ((), ("reuse.retrain=true",), ()):
-        done = run_script("train.py", *one, *extra, log_dir=tmp_path)
+def test_what_is_reused_what_trains_again_and_where_the_cache_looks(tmp_path, data_dir):
+    def job(*extra: str, sweep: bool = True) -> str:
+        done = run_script("train.py", *(["-m"] if sweep else []), *TINY_JOBS, "seed=3", *extra,
+                          log_dir=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
-    assert len(trained_jobs(tmp_path)) == 2  # the first, then retrain; the third reused
-    assert REUSED in done.stdout
-    # The same run a second time without -m is a run the user asked for: it trains.
-    for _ in range(2):
-        single = run_script("train.py", *TINY_JOBS, "seed=3", log_dir=tmp_path)
-        assert single.returncode == 0 and REUSED not in single.stdout
-    assert len(list((tmp_path / "train" / "runs").iterdir())) == 2
+        return done.stdout
 
-
-def test_a_run_of_other_settings_is_not_reused_and_reuse_can_look_nowhere(tmp_path, data_dir):
-    first = run_script("train.py", "-m", *TINY_JOBS, "seed=3", log_dir=tmp_path)
-    assert first.returncode == 0, first.stderr[-2000:]
-    for other in ("data.batch_size=64", "reuse.look_in=null"):
-        done = run_script("train.py", "-m", *TINY_JOBS, "seed=3", other, log_dir=tmp_path)
-        assert done.returncode == 0 and REUSED not in done.stdout, done.stderr[-2000:]
-    faster = run_script("train.py", "-m", *TINY_JOBS, "seed=3", "threads=1", log_dir=tmp_path)
-    assert REUSED in faster.stdout  # threads change how fast, not what a run finds
-    assert len(trained_jobs(tmp_path)) == 3
+    assert REUSED not in job()
+    assert REUSED in job("threads=1")  # threads change how fast, not what a run finds
+    for other in ("reuse.retrain=true", "data.batch_size=64", "reuse.look_in=null"):
+        assert REUSED not in job(other), other
+    assert len(trained_jobs(tmp_path)) == 4
+    # The same run without -m is a run the user asked for: it trains.
+    assert REUSED not in job(sweep=False)
+    assert len(list((tmp_path / "train" / "runs").iterdir())) == 1
     config = (trained_jobs(tmp_path)[0] / "config.yaml").read_text()
     assert "provenance:" in config and "data_sha256:" in config and "version:" in config
 

@@ -83,11 +83,11 @@ def run_job(
     Inside a multirun any failure is recorded and the sweep goes on; the sweep's report lists
     it and the sweep exits non-zero at the end.
     """
-    write_status(out_dir, "running", pid=os.getpid())
     try:
         done = completed_before()
         if done is not None:
             return _reuse(done, out_dir)
+        write_status(out_dir, "running", pid=os.getpid())
         summary = task()
     except Interrupted as e:
         write_status(out_dir, "interrupted", reason=str(e), **e.details)
@@ -136,7 +136,7 @@ def _reuse(run_dir: Path, out_dir: Path) -> float | list[float] | None:
     metrics = json.loads((run_dir / METRICS).read_text())
     run, test = metrics.get("run", {}), metrics.get("test", {})
     write_status(
-        out_dir, REUSED, **pointer(out_dir, run_dir), title=run.get("title"),
+        out_dir, REUSED, trains=False, **pointer(out_dir, run_dir), title=run.get("title"),
         test_acc=test.get("acc"), test_acc_interval=test.get("acc_interval"),
     )  # fmt: skip
     log.info(

@@ -200,13 +200,15 @@ def count_once(rows: list[RunRow], folder: Path | None = None) -> Distinct:
 
 def run_folders(paths: list[Path]) -> list[Path]:
     """Run folders (a folder holding metrics.json), each given or found under a given folder; a
-    sweep's job that reused a run stands for that run's folder, each run listed once."""
-    found: dict[Path, None] = {}
+    sweep's job that reused a run stands for that run's folder (found once under a folder)."""
+    found: list[Path] = []
     for path in paths:
         if not path.is_dir():
             raise UserError(f"{path} is neither a run's folder nor a folder of runs.")
+        under: dict[Path, None] = {}
         for run_dir in [path] if (path / METRICS).is_file() else run_dirs(path):
             run_dir = pointed_run(run_dir, read_status(run_dir) or {}) or run_dir
             if (run_dir / METRICS).is_file():
-                found.setdefault(run_dir)
-    return list(found)
+                under.setdefault(run_dir)
+        found += list(under)
+    return found

@@ -29,14 +29,18 @@ def run_dirs(folder: Path) -> list[Path]:
     return sorted({p.parent for name in (STATUS, METRICS) for p in folder.rglob(name)})
 
 
-def write_status(out_dir: Path, status: str, this_job: bool = True, **details: Any) -> None:
+def write_status(
+    out_dir: Path, status: str, this_job: bool = True, trains: bool = True, **details: Any
+) -> None:
     """status.json: running, completed, failed (with the reason) or interrupted (with the resume
     command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
-    how each earlier attempt ended."""
+    how each earlier attempt ended. Written by the first process of a distributed run only;
+    a job that `trains` nothing (a reused run) writes the same record from any process, without
+    loading Lightning to ask which it is."""
     from mnistlab.launch.slurm import job_facts
     from mnistlab.runs.ranks import is_rank_zero
 
-    if not is_rank_zero():
+    if trains and not is_rank_zero():
         return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
