@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 # Pinned here, not in pyproject.toml, so other machines can pick their own build:
 #   make setup TORCH="torch torchvision"
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# Every package's exact version (make lock writes it), installed as pip constraints so the same
+# commit installs the same versions. Another Python or torch build: make setup TORCH=... LOCK=
+LOCK ?= requirements.lock
+CONSTRAINTS := $(if $(LOCK),-c $(LOCK))
 DATA_DIR ?= data
 INSTALLED := $(VENV)/.installed
 # Optional extras (pyproject.toml); the tests use them all. `make setup EXTRAS=dev` is the least.
@@ -16,15 +20,23 @@ FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup data fashion-source browser train lab demo test test-fast lint format tensorboard mlflow docs clean bench cluster-start cluster-stop
+.PHONY: setup lock data fashion-source browser train lab demo test test-fast lint format tensorboard mlflow dashboard docs clean bench cluster-start cluster-stop
 
 setup: $(INSTALLED) data browser
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
-	@touch $@
+	$(PY) -m pip install -q $(TORCH) $(CONSTRAINTS)
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]' $(CONSTRAINTS)
+	@echo "$(LOCK)" > $@  # the lock it was installed from (tests/test_lock.py)
+
+# The lock from pyproject.toml's ranges as pip resolves them today, for this Python and TORCH
+# (nothing is installed; tests/test_lock.py fails when pyproject.toml changes and the lock not).
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --dry-run --ignore-installed --report .lock-report.json $(TORCH) '.[$(EXTRAS)]'
+	$(PY) tools/lock.py .lock-report.json "$$($(PY) -c 'import sys; print(*sys.version_info[:2], sep=".")')" "$(TORCH)" > $(LOCK)
+	@rm -f .lock-report.json
 
 # Fashion-MNIST's offline source is Debian's package; elsewhere torchvision downloads it.
 fashion-source:
@@ -100,6 +112,14 @@ tensorboard: $(INSTALLED)
 # The runs logged with logger=mlflow (its local store under logs/), on this machine only.
 mlflow: $(INSTALLED)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///logs/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+# A search's study in optuna-dashboard, on this machine only (Ctrl-C stops it):
+#   make dashboard SEARCH=mlp_optuna       or  make dashboard STORAGE=<a study's URL or journal file>
+SEARCH ?= cnn_optuna
+STORAGE ?= sqlite:///logs/train/searches/$(SEARCH)/optuna.db
+DASHBOARD_PORT ?= 8080
+dashboard: $(INSTALLED)
+	$(VENV)/bin/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(DASHBOARD_PORT)
 
 # The documentation site (docs/), rebuilt as its pages change.
 docs: $(INSTALLED)

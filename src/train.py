@@ -13,7 +13,7 @@ from mnistlab.launch.jobs import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | str | None:
     from mnistlab.runs.cache import same_run_completed
 
     def task() -> dict:

@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,13 @@ class TrainedModels:
 def trained(tmp_path_factory, data_dir) -> TrainedModels:
     """Trained models shared by the tests that use one (predict, the demo page)."""
     return TrainedModels(tmp_path_factory.mktemp("trained"))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def threads_side_by_side(jobs: int) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, read_metrics, run_script, script_env, single_run_dir
+from conftest import ROOT, free_port, read_metrics, run_script, script_env, single_run_dir
 from mnistlab.data.catalog import DATASETS, IDX_FILES
 from mnistlab.data.idx import read_idx
 from mnistlab.lab.document import find_chromium
@@ -30,9 +30,7 @@ class Page:
     """`python src/demo.py` running in the background, as a user starts it."""
 
     def __init__(self, log_dir: Path, *args: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "src" / "demo.py"), f"port={self.port}", *args],

@@ -6,14 +6,29 @@ itself, and compared with what each trial wrote.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 
 import optuna
 import pytest
 
-from conftest import read_metrics, run_script, threads_side_by_side, train_config
+from conftest import (
+    ROOT,
+    free_port,
+    read_metrics,
+    run_script,
+    threads_side_by_side,
+    train_config,
+)  # fmt: skip
+from mnistlab.lab.document import find_chromium
 from mnistlab.models.build import build_net
 from mnistlab.reports.search_report import dominates
+from mnistlab.runs.folders import read_status
 
 SHORT = ("trainer.max_epochs=1", "trainer.limit_train_batches=10")
 
@@ -97,7 +112,8 @@ def test_the_report_shows_the_front_which_no_trial_dominates(pareto_search):
     assert "the lab's MLP (238,510)" in report
     for figure in ("search_pareto.png", "search_history.png"):
         assert (folder / figure).stat().st_size > 10_000
-    assert "(5 completed, 0 failed)" in result.stdout
+    distinct = {tuple(sorted(t.params.items())) for t in trials}  # a repeat is the same run
+    assert f"({len(distinct)} completed, 0 failed)" in result.stdout
 
 
 def test_the_pareto_searches_mark_the_lab_models_at_their_true_weight_counts(data_dir):
@@ -109,24 +125,59 @@ def test_the_pareto_searches_mark_the_lab_models_at_their_true_weight_counts(dat
         assert list(marks.values()) == [count]
 
 
-@pytest.mark.slow
-def test_a_single_objective_search_runs_two_trials_side_by_side_with_joblib(tmp_path):
+# Two learning rates, one hopeless: with seed 0 the sampler picks 1e-6, 1e-3, 1e-6, 1e-6, so once
+# the first two trials have completed (side by side), the two that repeat the hopeless one are
+# behind the median at their first epoch and pruned there.
+PRUNABLE = (
+    "seed=0", "hydra.sweeper.params={model.net.hidden.0:64,model.net.dropout:0.0,"
+    'optimizer.lr:"choice(0.001, 0.000001)"}',
+    "hparams_search.startup_trials=1", "hparams_search.warmup_epochs=0",
+    "trainer.max_epochs=2", "trainer.limit_train_batches=10",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pruned_search(tmp_path_factory):
+    """mlp_optuna, 4 trials two at a time with joblib, each reporting to one SQLite study."""
+    log_dir = tmp_path_factory.mktemp("pruned")
     result = run_script(
-        "train.py", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SHORT,
-        log_dir=tmp_path,
+        "train.py", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *PRUNABLE,
+        log_dir=log_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    folder = tmp_path / "train" / "searches" / "mlp_optuna"
+    return log_dir / "train" / "searches" / "mlp_optuna", result
+
+
+@pytest.mark.slow
+def test_trials_side_by_side_share_one_study_and_the_pruner_stops_those_behind(pruned_search):
+    folder, result = pruned_search
     study = load_study(folder, "mlp_optuna")
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert [t.params["optimizer.lr"] for t in study.trials] == [1e-6, 1e-3, 1e-6, 1e-6]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED"]
     for trial, run in zip(study.trials, trial_dirs(folder), strict=True):
-        assert trial.value == pytest.approx(read_metrics(run)["run"]["objective"]["value"])
         side_by_side = f"Using {threads_side_by_side(2)} torch thread(s)"
         assert side_by_side in (run / "train.log").read_text()
+        status = read_status(run)
+        if trial.state.name == "COMPLETE":  # each epoch reported by the trial's own process
+            history = [row["val/acc"] for row in read_metrics(run)["history"]]
+            assert list(trial.intermediate_values.values()) == pytest.approx(history)
+            assert trial.value == pytest.approx(read_metrics(run)["run"]["objective"]["value"])
+        else:  # stopped after its first epoch, never tested
+            assert list(trial.intermediate_values) == [0]
+            assert status["status"] == "pruned" and status["epoch"] == 1
+            assert status["value"] == pytest.approx(trial.intermediate_values[0])
+            assert "median pruner" in status["reason"] and not (run / "metrics.json").exists()
     best = study.best_trial
     report = (folder / "sweep_report.md").read_text()
     assert f"Best trial: {best.number}," in report and f"val/acc {best.value:.4f}" in report
+    assert "4 trials (2 completed, 2 pruned, 0 failed or unfinished)" in report
+    for number in (2, 3):
+        assert re.search(
+            rf"\| {number} \| `.*optimizer.lr=1e-06` \| pruned: Stopped after epoch 1 of 2", report
+        )
+    # Trials 2 and 3 repeat trial 0's settings and seed: the sweep's count holds that run once.
+    assert "(2 completed, 0 failed)" in result.stdout
 
 
 @pytest.mark.slow
@@ -184,9 +235,75 @@ def test_a_study_storage_that_cannot_be_opened_is_named_in_one_paragraph(tmp_pat
     "name", ["mlp_optuna", "hog_optuna", "cnn_optuna", "cnn_pareto", "mlp_pareto"]
 )
 def test_each_ready_made_search_composes_and_its_directions_match_its_objectives(name):
-    from mnistlab.launch.study import check_search, is_search
+    from mnistlab.launch.study import check_search, is_search, pruner_name
 
     cfg = train_config(f"hparams_search={name}", return_hydra_config=True)
     assert is_search(cfg) and cfg.hydra.sweeper.study_name == name
     check_search(cfg)  # raises on a direction that contradicts its objective
     assert cfg.hydra.sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"
+    # One objective prunes by default; a Pareto search cannot (Optuna prunes on one curve).
+    assert pruner_name(cfg) == ("none" if name.endswith("pareto") else "median")
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("hparams_search=mlp_pareto hparams_search.pruner=median",
+         "hparams_search.pruner=median cannot prune a search with several objectives"),
+        ("hparams_search=mlp_optuna hparams_search.pruner=sometimes",
+         "hparams_search.pruner='sometimes'"),
+    ],
+)  # fmt: skip
+def test_a_pruner_that_cannot_work_is_refused_in_one_paragraph(override, said):
+    from mnistlab.errors import ConfigError
+    from mnistlab.launch.study import check_search
+
+    cfg = train_config(*override.split(), return_hydra_config=True)
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        check_search(cfg)
+
+
+@pytest.mark.slow
+def test_make_dashboard_serves_the_study_and_chromium_finds_its_trials(pruned_search, tmp_path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
+    from playwright.sync_api import sync_playwright
+
+    folder, _ = pruned_search
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["make", "-s", "dashboard", f"STORAGE=sqlite:///{folder}/optuna.db",
+         f"DASHBOARD_PORT={port}", f"VENV={sys.prefix}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/dashboard", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(chromium), args=["--no-sandbox"]
+            )
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            elsewhere = []
+            tab.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+            tab.goto(f"{url}/dashboard", wait_until="networkidle")
+            tab.get_by_text("mlp_optuna").first.click()  # the study, by its name
+            tab.locator('a[href$="/trials"]').first.click()  # the menu's list of trials
+            tab.get_by_text("Trial 3", exact=True).first.wait_for(timeout=60_000)
+            tab.screenshot(path=tmp_path / "dashboard.png", full_page=True)
+            text = tab.inner_text("body")
+            browser.close()
+        assert "4 Trials" in text
+        states = re.findall(r"^Trial (\d)\n(Complete|Pruned)$", text, flags=re.MULTILINE)
+        assert states == [("0", "Complete"), ("1", "Complete"), ("2", "Pruned"), ("3", "Pruned")]
+        assert f"{folder / 'trial_000'}" in text  # each trial names its run folder
+        assert elsewhere == []
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # make and the dashboard it started
+        server.wait(timeout=30)

@@ -28,6 +28,7 @@ from conftest import (
     single_run_dir,
     trained_jobs,
 )  # fmt: skip
+from mnistlab.runs.folders import read_status
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "cluster" / "slurm.sh"
@@ -284,18 +285,30 @@ def test_a_run_in_two_processes_from_srun_matches_ddp_cpu(cluster, tmp_path):
     assert done.stdout.count("Run folder:") == 1 and done.stderr == "", done.stderr
 
 
-def test_a_search_runs_two_trials_at_a_time_as_jobs_and_its_study_resumes(cluster, tmp_path):
-    search = ("-m", "hparams_search=hog_optuna", *SMALL_JOBS, "trainer=cpu", "hydra.sweeper.n_jobs=2",
-              "hydra.sweeper.n_trials=2", "trainer.max_epochs=1", "trainer.limit_train_batches=10")  # fmt: skip
+def test_a_search_runs_two_trials_at_a_time_as_jobs_in_one_journal_and_prunes(cluster, tmp_path):
+    # A journal file (as on a shared file system) holds the study; each job reports to it. With
+    # seed 8 the sampler picks 1e-6 and 1e-3, then (the seed moves on with the study) 1e-3 and
+    # 1e-6: the second hopeless one is behind the median at its first epoch and pruned there.
+    journal = tmp_path / "study.journal"
+    search = ("-m", "hparams_search=mlp_optuna", *SMALL_JOBS, "trainer=cpu", "hydra.sweeper.n_jobs=2",
+              "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={journal}", "seed=8",
+              "hydra.sweeper.params={model.net.hidden.0:64,model.net.dropout:0.0,"
+              'optimizer.lr:"choice(0.001, 0.000001)"}', "hparams_search.startup_trials=1",
+              "hparams_search.warmup_epochs=0", "trainer.max_epochs=2",
+              "trainer.limit_train_batches=10")  # fmt: skip
     for _ in range(2):
         done = run_script("train.py", *search, log_dir=tmp_path, env=cluster)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     folder = sweep_folder(tmp_path, "searches")
-    study = optuna.load_study(study_name="hog_optuna", storage=f"sqlite:///{folder / 'optuna.db'}")
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name="mlp_optuna", storage=storage)
+    assert [t.params["optimizer.lr"] for t in study.trials] == [1e-6, 1e-3, 1e-3, 1e-6]
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3 + ["PRUNED"]
+    assert list(study.trials[3].intermediate_values) == [0]  # reported from its SLURM job
+    assert read_status(folder / "trial_003")["status"] == "pruned"
     assert sorted(p.name for p in folder.glob("trial_*")) == [f"trial_{n:03d}" for n in range(4)]
-    # Each job's torch uses the one CPU SLURM gave it, not every core of the node (trainer=cpu:
-    # the jobs ask for no GPU, so a GPU on the node is not theirs).
     for out in folder.glob(".submitit/*/*_log.out"):
         assert f"Device: CPU ({CPUS_PER_JOB} torch threads)" in out.read_text(), out
     # The first two trials were one array of two jobs, side by side where a node has two CPUs

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import struct
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, read_metrics, run_script, scalars
+from conftest import ROOT, TINY, free_port, read_metrics, run_script, scalars
 from mnistlab.lab.document import find_chromium
 
 pytestmark = pytest.mark.slow
@@ -199,12 +198,6 @@ def test_a_sweep_gets_one_tracker_run_per_job_and_a_quiet_terminal(sweep):
     assert output.count("W&B offline run: ") == 2
     assert "wandb:" not in output and "Traceback" not in output
     assert "WARNING" not in output.upper().replace("WARNING: ", "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_mlflow_ui_shows_the_runs_metrics_in_a_browser(sweep, tmp_path):

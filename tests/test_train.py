@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from conftest import TINY, need_fashion, read_metrics, run_script, single_run_dir
+from conftest import TINY, free_port, need_fashion, read_metrics, run_script, single_run_dir
 from mnistlab.reports.predictions import read_predictions
 
 pytestmark = pytest.mark.slow
@@ -169,12 +168,6 @@ def test_summary_prints_the_breakdown_without_training(tmp_path):
     assert not (tmp_path / "train").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str):
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
@@ -183,7 +176,7 @@ def _get_json(url: str):
 def test_a_tensorboard_server_lists_the_run_and_its_scalars(runs):
     run_dir, _ = runs["cnn-fashion"]
     log_root = run_dir.parent.parent.parent  # <log_dir>/train/runs/<time>
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

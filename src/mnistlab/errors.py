@@ -36,3 +36,11 @@ class Interrupted(Exception):
         super().__init__(message)
         self.exit_code = exit_code
         self.details = details
+
+
+class TrialPruned(Exception):
+    """A search's pruner stopped this trial: its validation curve was behind the others'."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details  # recorded in the run's status.json

@@ -18,8 +18,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from mnistlab.config.hydra_info import in_multirun
-from mnistlab.errors import Interrupted, UserError
-from mnistlab.runs.folders import METRICS, write_status
+from mnistlab.errors import Interrupted, TrialPruned, UserError
+from mnistlab.runs.folders import METRICS, PRUNED, write_status
 
 log = logging.getLogger("mnistlab")
 # A log file on a full disk must not print its own traceback over the error that explains it.
@@ -52,13 +52,6 @@ if not OmegaConf.has_resolver("project_version"):
 
     OmegaConf.register_new_resolver("project_version", project_version, use_cache=True)
     OmegaConf.register_new_resolver("data_sha256", data_sha256, use_cache=True)
-# A search's job folders are named after their Optuna trials, and its sampler's seed moves on
-# when the search is extended (mnistlab.launch.study).
-if not OmegaConf.has_resolver("trial_folder"):
-    from mnistlab.launch.study import sampler_seed, trial_folder
-
-    OmegaConf.register_new_resolver("trial_folder", trial_folder)
-    OmegaConf.register_new_resolver("sampler_seed", sampler_seed)
 
 
 def one_line(error: BaseException) -> str:
@@ -74,9 +67,10 @@ def run_job(
     task: Callable[[], dict[str, Any]],
     out_dir: Path,
     completed_before: Callable[[], Path | None] = lambda: None,
-) -> float | list[float] | None:
+) -> float | list[float] | str | None:
     """Run one job; write status.json; return its objective (Hydra's sweep value): a validation
-    metric, or a list of values for a search with several objectives; None when it has none.
+    metric, or a list of values for a search with several objectives; None when it has none;
+    PRUNED for a search's trial its pruner stopped.
     A job whose run `completed_before` finds is pointed to, not run again (mnistlab.runs.cache).
 
     A user's mistake prints one paragraph and exits 2 (its traceback goes to the log file).
@@ -89,6 +83,10 @@ def run_job(
             return _reuse(done, out_dir)
         write_status(out_dir, "running", pid=os.getpid())
         summary = task()
+    except TrialPruned as e:
+        write_status(out_dir, PRUNED, reason=str(e), **e.details)
+        log.info(str(e))
+        return PRUNED
     except Interrupted as e:
         write_status(out_dir, "interrupted", reason=str(e), **e.details)
         print(_paragraph(str(e)), file=sys.stderr)

@@ -1,37 +1,35 @@
-"""Optuna searches through Hydra's sweeper: each trial's folder, and the checks made before one starts.
+"""Optuna studies for the project's searches: where a study is stored, the checks made before one
+starts, and the pruner its trials ask.
 
-A search's folder is named after its study (conf/search_study.yaml), and its SQLite study
-lives inside it, so the same command run again adds trials. Hydra numbers a sweep's jobs from 0
-in every invocation; a job's folder is named after its trial instead, the study's trials so far
-plus the job's number (Optuna numbers trials in the order the sweeper asks for them).
+A search's folder is named after its study (conf/search_study.yaml) and each trial's run folder
+after its trial's number (trial_000, ...), so the same command run again adds trials to the same
+study and folder. The study lives in its storage, which every process of a search opens: the
+sweeper that asks for trials and tells their results (hydra_plugins/mnistlab_sweeper), and each
+trial's own job, which reports its validation metric at every epoch and asks whether to stop
+(mnistlab.training.pruning), whichever launcher runs it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from mnistlab.checks import one_of, whole_number
 from mnistlab.errors import ConfigError
 from mnistlab.files import explain_write_error, why_write_failed
 from mnistlab.runs.objectives import lower_is_better, metric_names
 
-FIRST_TRIAL_ENV = "MNISTLAB_FIRST_TRIAL"  # set by the sweep's process, inherited by its jobs
 TRIAL_FOLDER = re.compile(r"^trial_(\d+)$")
+PRUNERS = ("median", "hyperband", "none")
+SQLITE_WAIT_S = 60  # how long a trial waits for another's write to the same SQLite file
 
 
-def trial_folder(job_num: Any) -> str:
-    """The folder of the sweep's job `job_num`, named after its trial number (Hydra's resolver)."""
-    return f"trial_{int(os.environ.get(FIRST_TRIAL_ENV, 0)) + int(job_num):03d}"
-
-
-def sampler_seed(seed: Any) -> int:
-    """The search's seed plus its trials so far (Hydra's resolver): a search extended with more
-    trials samples new values instead of repeating its first ones."""
-    return int(seed) + int(os.environ.get(FIRST_TRIAL_ENV, 0))
+def trial_folder(number: int) -> str:
+    """The run folder of the search's trial `number`."""
+    return f"trial_{number:03d}"
 
 
 def trial_number(run_dir: Path) -> int | None:
@@ -39,14 +37,58 @@ def trial_number(run_dir: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def is_optuna(sweeper: Any) -> bool:
+    """Whether Hydra's sweeper (hydra.sweeper) is the project's Optuna sweeper."""
+    return "optuna" in str(sweeper.get("_target_", "")).lower()
+
+
 def is_search(config: Any) -> bool:
-    return "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
+    return is_optuna(config.hydra.sweeper)
 
 
 def directions(config: Any) -> list[str]:
     found = config.hydra.sweeper.get("direction")
     found = list(found) if OmegaConf.is_list(found) or isinstance(found, list) else [found]
     return [str(getattr(d, "name", d)) for d in found]
+
+
+def pruner_name(config: Any) -> str:
+    """hparams_search.pruner, checked: a pruner needs one objective (Optuna prunes no Pareto
+    search: a trial behind at one epoch on accuracy may still end on the front by its size)."""
+    settings = config.get("hparams_search") or {}
+    name = one_of(
+        "hparams_search.pruner", settings.get("pruner", "none"), PRUNERS,
+        "what stops a trial whose validation curve is already behind the others'",
+    )  # fmt: skip
+    for key in ("startup_trials", "warmup_epochs"):
+        whole_number(f"hparams_search.{key}", settings.get(key, 0), "when pruning starts", low=0)
+    if name != "none" and len(metric_names(config.get("optimized_metric"))) > 1:
+        raise ConfigError(
+            f"hparams_search.pruner={name} cannot prune a search with several objectives "
+            f"(optimized_metric={metric_names(config.get('optimized_metric'))}): Optuna prunes "
+            "on one curve, and a trial behind on accuracy at one epoch may still end on the Pareto "
+            "front by being smaller. Use hparams_search.pruner=none for this search."
+        )
+    return name
+
+
+def make_pruner(config: Any) -> Any:
+    """The Optuna pruner hparams_search.pruner names (steps are epochs, from 0)."""
+    import optuna
+
+    settings = config.get("hparams_search") or {}
+    name = pruner_name(config)
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=int(settings.get("startup_trials", 5)),
+            n_warmup_steps=int(settings.get("warmup_epochs", 1)),
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=max(1, int(settings.get("warmup_epochs", 1))),
+            max_resource=int(config.trainer.max_epochs),
+        )
+    return optuna.pruners.NopPruner()
 
 
 def check_search(config: Any) -> None:
@@ -67,71 +109,82 @@ def check_search(config: Any) -> None:
                 f"look for the worst runs. {name} should be {right}d; set it in "
                 "hydra.sweeper.direction (one entry per objective, in optimized_metric's order)."
             )
+    pruner_name(config)
+
+
+def storage_error(storage: str, reason: str) -> ConfigError:
+    return ConfigError(
+        f"The search's study storage hydra.sweeper.storage={storage} cannot be opened: {reason}. "
+        "Give one that can: sqlite:///<a folder you may write>/study.db on one machine, a journal "
+        "file <a shared folder>/study.journal or a database URL for jobs on several machines, or "
+        "null for a study kept in memory (it cannot be extended later)."
+    )
 
 
 def _sqlite_file(storage: str) -> Path | None:
     return Path(storage.removeprefix("sqlite:///")) if storage.startswith("sqlite:///") else None
 
 
-def first_trial(config: Any) -> int:
-    """The number the next trial gets: the study's trials so far (the trial folders when the
-    study is not stored)."""
-    folder = Path(config.hydra.sweep.dir)
-    numbers = [trial_number(p) for p in folder.iterdir()] if folder.is_dir() else []
-    after_folders = max((n + 1 for n in numbers if n is not None), default=0)
-    storage = config.hydra.sweeper.get("storage")
-    if not storage:
-        return after_folders
-    name = config.hydra.sweeper.get("study_name")
-    stored = [s for s in stored_studies(str(storage)) if s.study_name == name]
-    for study in stored:
-        made = [d.name.lower() for d in study.directions]
-        if made != directions(config):
-            raise ConfigError(
-                f"The study {name!r} in {storage} was made with direction(s) {made}, and this "
-                f"search asks for {directions(config)} (optimized_metric="
-                f"{list(metric_names(config.get('optimized_metric')))}): a study keeps its "
-                f"objectives. Give this search its own study: hydra.sweeper.study_name={name}_2."
-            )
-    return max([after_folders, *(s.n_trials for s in stored)])
-
-
-def storage_error(storage: str, reason: str) -> ConfigError:
-    return ConfigError(
-        f"The search's study storage hydra.sweeper.storage={storage} cannot be opened: {reason}. "
-        "Give one that can, e.g. hydra.sweeper.storage=sqlite:///<a folder you may write>/study.db, "
-        "or hydra.sweeper.storage=null for a study kept in memory (it cannot be extended later)."
-    )
-
-
-def stored_studies(storage: str) -> list[Any]:
-    """The studies in `storage` (Optuna's summaries), or a ConfigError naming the storage."""
+def open_storage(storage: Any) -> Any:
+    """Optuna's storage for hydra.sweeper.storage: a database URL (sqlite:///..., mysql://...,
+    postgresql://...), a journal file (any other path: safe on a shared file system), or None
+    for a study kept in memory. A storage that cannot be opened is a ConfigError naming it."""
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
+    if not storage:
+        return None
+    storage = str(storage)
     try:
-        return optuna.get_all_study_summaries(storage)
+        if "://" not in storage:
+            Path(storage).parent.mkdir(parents=True, exist_ok=True)
+            backend = optuna.storages.journal.JournalFileBackend(storage)
+            return optuna.storages.JournalStorage(backend)
+        if (sqlite := _sqlite_file(storage)) is not None:
+            sqlite.parent.mkdir(parents=True, exist_ok=True)
+            wait = {"connect_args": {"timeout": SQLITE_WAIT_S}}
+            return optuna.storages.RDBStorage(storage, engine_kwargs=wait)
+        return optuna.storages.RDBStorage(storage)
+    except OSError as e:
+        why, _ = why_write_failed(e)
+        raise storage_error(storage, f"{e.filename or storage}: {why}") from e
     except (SQLAlchemyError, ValueError, ImportError) as e:
         reason = getattr(e, "orig", None) or e  # the database driver's own words, when it spoke
         raise storage_error(storage, f"{type(reason).__name__}: {reason}") from e
 
 
+def check_stored_study(config: Any, storage: Any) -> None:
+    """Refuse a search whose stored study was made for other objectives."""
+    import optuna
+
+    name = config.hydra.sweeper.get("study_name")
+    try:
+        stored = [s for s in optuna.get_all_study_summaries(storage) if s.study_name == name]
+    except Exception as e:  # a database that opened but cannot be read
+        raise storage_error(str(config.hydra.sweeper.storage), f"{type(e).__name__}: {e}") from e
+    for study in stored:
+        made = [d.name.lower() for d in study.directions]
+        if made != directions(config):
+            raise ConfigError(
+                f"The study {name!r} in {config.hydra.sweeper.storage} was made with "
+                f"direction(s) {made}, and this search asks for {directions(config)} "
+                f"(optimized_metric={list(metric_names(config.get('optimized_metric')))}): a "
+                f"study keeps its objectives. Give this search its own study: "
+                f"hydra.sweeper.study_name={name}_2."
+            )
+
+
 def prepare_search(config: Any) -> None:
-    """Before a search: check it, create its study's folder, number its trial folders."""
+    """Before a search: check it, create its folder, open its storage."""
+    import optuna
+
     check_search(config)
     folder = Path(config.hydra.sweep.dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise explain_write_error(e, folder) from e
-    storage = str(config.hydra.sweeper.get("storage") or "")
-    if (sqlite := _sqlite_file(storage)) is not None:
-        try:
-            sqlite.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            why, _ = why_write_failed(e)
-            raise storage_error(storage, f"{e.filename or sqlite.parent}: {why}") from e
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweeper's own lines say enough
-    os.environ[FIRST_TRIAL_ENV] = str(first_trial(config))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the search prints its own lines
+    storage = open_storage(config.hydra.sweeper.get("storage"))
+    if storage is not None:
+        check_stored_study(config, storage)

@@ -14,7 +14,7 @@ import yaml
 from mnistlab.errors import UserError
 from mnistlab.reports.predictions import SplitPredictions, read_predictions
 from mnistlab.runs.cache import pointed_run
-from mnistlab.runs.folders import METRICS, read_status, run_dirs
+from mnistlab.runs.folders import METRICS, PRUNED, read_status, run_dirs
 from mnistlab.runs.identity import read_config, result_key, variant_key
 from mnistlab.runs.objectives import lower_is_better
 
@@ -64,6 +64,11 @@ class RunRow:
     @property
     def ok(self) -> bool:
         return self.status == "completed" and bool(self.metrics)
+
+    @property
+    def pruned(self) -> bool:
+        """A search's trial its pruner stopped: neither failed nor ranked."""
+        return self.status == PRUNED
 
     @property
     def test_acc(self) -> float:

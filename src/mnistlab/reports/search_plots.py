@@ -7,9 +7,14 @@ from matplotlib.ticker import MaxNLocator
 
 
 def history_figure(
-    trials: list[tuple[int, list[float]]], names: list[str], lower: list[bool], title: str
+    trials: list[tuple[int, list[float]]],
+    names: list[str],
+    lower: list[bool],
+    title: str,
+    pruned: list[tuple[int, float | None]] = (),
 ) -> Figure:
-    """Each objective per trial (dots) and the best value so far (a step line), one panel each."""
+    """Each objective per trial (dots) and the best value so far (a step line), one panel each;
+    pruned trials (one objective only) as crosses at the value they were stopped at."""
     fig = Figure(figsize=(5.5 * len(names), 4), layout="constrained")
     axes = fig.subplots(1, len(names), squeeze=False)[0]
     for k, (ax, name) in enumerate(zip(axes, names, strict=True)):
@@ -22,6 +27,9 @@ def history_figure(
             best.append(so_far)
         ax.plot(numbers, values, "o", alpha=0.5, label="trial")
         ax.step(numbers, best, where="post", color="C3", label="best so far")
+        stopped = [(n, v) for n, v in pruned if v is not None]
+        if stopped and len(names) == 1:
+            ax.plot(*zip(*stopped, strict=True), "x", color="0.4", label="pruned (when stopped)")
         ax.set_xlabel("trial")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name + (" (lower is better)" if lower[k] else " (higher is better)"))

@@ -18,6 +18,7 @@ from mnistlab.reports.run_rows import RunRow
 from mnistlab.reports.search_plots import history_figure, pareto_figure
 from mnistlab.reports.search_trials import Search, repeats, sampled, trial_of, trial_table, values
 from mnistlab.reports.variants import Variant
+from mnistlab.runs.folders import read_status
 from mnistlab.runs.objectives import WEIGHTS
 from mnistlab.terminal import percent, points_interval
 
@@ -104,6 +105,7 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
     """The report's search section; writes its figures into `folder`."""
     trials = sorted((r for r in rows if trial_of(r) is not None), key=trial_of)
     done = [r for r in trials if r.ok]
+    pruned = [r for r in trials if r.pruned]
     test_chose = validated_on_test(done)
     on_test = ", which is the test set here (data.val_on_test=true)" if test_chose else ""
     goals = ", ".join(
@@ -113,8 +115,8 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
     lines = [
         f"## Search: study `{search.study}` ({search.sampler})",
         "",
-        f"{len(trials)} trials ({len(done)} completed, {len(trials) - len(done)} failed or "
-        f"unfinished); objectives: {goals}, chosen on validation data{on_test}, test accuracy "
+        f"{len(trials)} trials ({len(done)} completed, {len(pruned)} pruned, "
+        f"{len(trials) - len(done) - len(pruned)} failed or unfinished); objectives: {goals}, chosen on validation data{on_test}, test accuracy "
         "shown alongside. The same command again adds trials to this study.",
         "",
     ]
@@ -168,7 +170,8 @@ def search_markdown(folder: Path, search: Search, rows: list[RunRow]) -> list[st
             lines += [f"![validation score against weights]({PARETO_PNG})", ""]
     save_figure(
         history_figure([(trial_of(r), values(r)) for r in done], search.names,
-                       search.lower, f"{search.study}: each trial and the best so far"),
+                       search.lower, f"{search.study}: each trial and the best so far",
+                       [(trial_of(r), (read_status(r.path) or {}).get("value")) for r in pruned]),
         folder / HISTORY_PNG,
     )  # fmt: skip
     lines += [f"![the search's history]({HISTORY_PNG})", "", "### Every trial", ""]

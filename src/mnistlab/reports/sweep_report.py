@@ -63,7 +63,8 @@ def conclusions(rows: list[RunRow], margin: float | None = None) -> list[str]:
     """What the sweep found, in sentences a student can paste into a lab report (`rows`: each
     run once, ranked; `margin`: compare.margin, a difference of no practical matter)."""
     done = [r for r in rows if r.ok]
-    failed = [r for r in rows if not r.ok and r.status != "running"]
+    failed = [r for r in rows if not r.ok and not r.pruned and r.status != "running"]
+    pruned = [r for r in rows if r.pruned]
     running = [r for r in rows if r.status == "running"]
     lines: list[str] = [CHOSEN_ON_TEST] if validated_on_test(rows) else []
     if done:
@@ -100,6 +101,13 @@ def conclusions(rows: list[RunRow], margin: float | None = None) -> list[str]:
         weakest = Counter(r.metrics["weakest_class"]["name"] for r in done)
         name, count = weakest.most_common(1)[0]
         lines.append(f"Weakest class (lowest F1): {name} in {count} of {len(done)} runs.")
+    if pruned:
+        lines.append(
+            f"{len(pruned)} trial(s) pruned (stopped early, behind the others on validation; "
+            "not ranked): "
+            + "; ".join(f"`{r.label}`: {r.reason.rstrip('.')}" for r in pruned)
+            + "."
+        )
     if failed:
         lines.append(
             f"{len(failed)} run(s) failed: "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 STATUS, METRICS, CONFIG = "status.json", "metrics.json", "config.yaml"
+PRUNED = "pruned"  # a search's trial stopped early by its pruner: neither failed nor ranked
 # What the reports read in a run's folder: a completed run without one of them is not reused.
 REPORTED = (
     METRICS, CONFIG, "params.md", "confusion_matrix.png", "mistakes.png",
@@ -32,8 +33,8 @@ def run_dirs(folder: Path) -> list[Path]:
 def write_status(
     out_dir: Path, status: str, this_job: bool = True, trains: bool = True, **details: Any
 ) -> None:
-    """status.json: running, completed, failed (with the reason) or interrupted (with the resume
-    command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
+    """status.json: running, completed, pruned or failed (with the reason) or interrupted (with the
+    resume command); written by the run's own job in SLURM (`this_job`), with the job, its restarts and
     how each earlier attempt ended. Written by the first process of a distributed run only;
     a job that `trains` nothing (a reused run) writes the same record from any process, without
     loading Lightning to ask which it is."""

@@ -28,6 +28,7 @@ NOT_RESULTS = (
     "logger",
     "compare",
     "reuse",
+    "hparams_search",  # the pruner: a run it let finish is the same run
     "data.data_dir",
     "data.source",
     "data.download",

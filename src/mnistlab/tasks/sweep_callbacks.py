@@ -38,10 +38,12 @@ class SweepReport(Callback):
         if not folder.is_dir():
             return
         rows = write_report(folder, margin_of(config))
-        failed = [r for r in rows if not r.ok]
-        print(
-            f"\nSweep report: {folder / REPORT_MD} ({len(rows) - len(failed)} completed, {len(failed)} failed)"
+        failed = [r for r in rows if not r.ok and not r.pruned]
+        pruned = sum(r.pruned for r in rows)
+        counts = f"{len(rows) - len(failed) - pruned} completed, " + (
+            f"{pruned} pruned, " if pruned else ""
         )
+        print(f"\nSweep report: {folder / REPORT_MD} ({counts}{len(failed)} failed)")
         print((folder / REPORT_MD).read_text())
         if failed:
             raise SystemExit(1)

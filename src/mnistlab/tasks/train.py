@@ -31,6 +31,7 @@ from mnistlab.training.components import (
     device_line,
 )
 from mnistlab.training.interrupt import InterruptGuard
+from mnistlab.training.pruning import pruning_callback
 from mnistlab.training.recorder import RunRecorder
 from mnistlab.training.records import (
     finish_run,
@@ -62,15 +63,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     breakdown_md = start_run_folder(cfg, title, datamodule, net, out_dir)
     recorder = RunRecorder(datamodule.class_names, title, hparams=hyperparameters(plain))
     guard = InterruptGuard(command=command_line("src/train.py", without=("ckpt_path",)))
-    trainer = build_trainer(cfg, [recorder, guard])
+    pruning = pruning_callback(cfg, out_dir)  # a search's trial: its study may stop it early
+    own_callbacks = [recorder, guard, *([pruning] if pruning else [])]
+    trainer = build_trainer(cfg, own_callbacks)
     with tracked(trainer.loggers):  # one tracker run per job, closed as it ended
         if is_rank_zero():
             console.print(device_line(trainer))
         module.minibatches_per_step = choose_minibatches_per_step(
-            cfg, trainer, [recorder, guard], module.scheduler
+            cfg, trainer, own_callbacks, module.scheduler
         )
 
         fit(trainer, module, datamodule, resume_from, guard, recorder, out_dir)
+        if pruning is not None and pruning.pruned is not None:
+            raise pruning.pruned  # a pruned trial is neither tested nor ranked
         fit_time = time.perf_counter() - started
         tested_epoch = load_test_weights(cfg.test_weights, trainer, module)
         trainer.test(module, datamodule=datamodule, verbose=False)

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from mnistlab.training.interrupt import InterruptGuard
+from mnistlab.training.pruning import Pruning
 from mnistlab.training.recorder import RunRecorder
 
 # Trainer arguments whose value never matters to grouping: they act per epoch, on validation or
@@ -90,7 +91,7 @@ SAFE_CALLBACKS: dict[str, dict[str, tuple[Any, ...] | None]] = {
     ),  # fmt: skip
 }
 # Callbacks the project builds in code: these classes exactly (a subclass may act per step).
-SAFE_OWN_CALLBACKS = (RunRecorder, InterruptGuard)
+SAFE_OWN_CALLBACKS = (RunRecorder, InterruptGuard, Pruning)  # Pruning acts after validation
 
 
 def _known(value: Any, allowed: tuple[Any, ...]) -> bool:

@@ -1,0 +1,1 @@
+"""The project's Optuna sweeper (Hydra accepts sweepers only from the hydra_plugins package)."""
