@@ -307,3 +307,48 @@ def test_make_dashboard_serves_the_study_and_chromium_finds_its_trials(pruned_se
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # make and the dashboard it started
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("median", "MedianPruner"), ("hyperband", "HyperbandPruner"), ("none", "NopPruner")],
+)
+def test_each_pruner_is_optunas_own_and_the_median_stops_a_trial_behind(name, kind):
+    from mnistlab.launch.study import make_pruner
+
+    cfg = train_config("hparams_search=cnn_optuna", f"hparams_search.pruner={name}",
+                       "hparams_search.startup_trials=2", "trainer.max_epochs=7")  # fmt: skip
+    pruner = make_pruner(cfg)
+    assert type(pruner).__name__ == kind
+    if name == "hyperband":
+        return  # its brackets decide; Optuna's own tests cover them
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for value in (0.9, 0.8):  # two trials that report every epoch, then complete
+        trial = study.ask()
+        for epoch in range(7):
+            trial.report(value + epoch / 100, step=epoch)
+        study.tell(trial, value + 0.06)
+    late = study.ask()
+    late.report(0.1, step=0)
+    assert not late.should_prune()  # warmup_epochs=1: its first epoch is never judged
+    late.report(0.1, step=1)
+    assert late.should_prune() == (name == "median")
+
+
+def test_a_journal_file_holds_a_study_that_another_process_opens(tmp_path):
+    from mnistlab.launch.study import open_storage
+
+    journal = tmp_path / "shared" / "study.journal"  # its folder is made as a database's is
+    made = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    trial = made.ask()
+    trial.report(0.5, step=0)
+    made.tell(trial, 0.7)
+    code = (
+        "import optuna, sys; s = optuna.load_study(study_name='s', storage=optuna.storages."
+        "JournalStorage(optuna.storages.journal.JournalFileBackend(sys.argv[1])));"
+        "print(s.trials[0].value, s.trials[0].intermediate_values)"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", code, str(journal)], capture_output=True, text=True
+    )
+    assert read.stdout.split("\n")[0] == "0.7 {0: 0.5}", read.stderr

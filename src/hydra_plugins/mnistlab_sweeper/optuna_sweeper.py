@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,9 @@ class OptunaSweeper(Sweeper):
             directions=[str(d) for d in self.directions], load_if_exists=True,
         )  # fmt: skip
         assert self.config is not None
-        study.set_metric_names(metric_names(self.config.optimized_metric))  # for the dashboard
+        with warnings.catch_warnings():  # "experimental since Optuna 3.2": still there in 5.1
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(self.config.optimized_metric))  # the dashboard's
         folder = Path(str(self.config.hydra.sweep.dir)).resolve()
         log.info(
             f"Study {self.study_name} ({type(sampler).__name__}, {len(study.trials)} trials so "
