@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from mnistlab.errors import ConfigError
+from mnistlab.errors import ConfigError, TrialPruned
 from mnistlab.runs.folders import CONFIG, METRICS
 
 if TYPE_CHECKING:
@@ -104,11 +104,15 @@ def _send(logger: Logger, files: list[Path]) -> None:
 
 @contextlib.contextmanager
 def tracked(loggers: list[Logger]) -> Iterator[None]:
-    """Closes the trackers' runs when the block ends, as failed if it raised."""
+    """Closes the trackers' runs when the block ends, as failed if it raised (a search's trial
+    its pruner stopped ended as asked: not failed)."""
     failed = True
     try:
         yield
         failed = False
+    except TrialPruned:
+        failed = False
+        raise
     finally:
         close_trackers(loggers, failed)
 
