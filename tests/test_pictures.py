@@ -148,3 +148,55 @@ def test_pictures_that_cannot_be_drawn_cost_the_pictures_not_the_results(caplog)
     warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
     assert "Could not draw the run's pictures (KeyError: 'test_x')" in warning.getMessage()
     assert any(r.exc_info for r in caplog.records if r.levelno == logging.DEBUG)
+
+
+def test_pictures_are_ready_to_paste(tmp_path):
+    """Whole epochs on the curves (a one-epoch run: one tick, the values written), a colour
+    scale said in words and every count (zeros too) on the confusion matrix, 150 dpi."""
+    from mnistlab.reports.plots import DPI, confusion_figure, curves_figure, save_figure
+
+    one = [{"epoch": 1, "train/loss": 0.5, "val/loss": 0.4, "train/acc": 0.9, "val/acc": 0.92}]
+    curves = curves_figure(one, "one epoch")
+    for ax in curves.axes:
+        assert list(ax.get_xticks()) == [1] and ax.get_xlim() == (0.5, 1.5)
+    assert {t.get_text() for ax in curves.axes for t in ax.texts} == {
+        "0.5000", "0.4000", "0.9000", "0.9200"
+    }  # fmt: skip
+    ten = [{**one[0], "epoch": e} for e in range(1, 11)]
+    assert list(curves_figure(ten, "ten").axes[0].get_xticks()) == list(range(1, 11))
+
+    matrix = [[5, 0], [2, 1000]]
+    confusion = confusion_figure(matrix, ["a", "b"], "two classes")
+    grid, bar = confusion.axes
+    assert sorted(t.get_text() for t in grid.texts) == ["0", "1000", "2", "5"]
+    assert "log scale" in bar.get_ylabel()
+    save_figure(confusion, tmp_path / "confusion.png")
+    with Image.open(tmp_path / "confusion.png") as picture:
+        assert round(picture.info["dpi"][0]) == DPI >= 150
+
+
+def test_a_cnns_pictures_have_colour_scales_and_layers_named_as_a_student_reads_them(data_dir):
+    from mnistlab.reports.cnn_pictures import feature_maps_figure, filters_figure
+    from mnistlab.reports.params import parameter_breakdown
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["model=cnn"])
+    net = build_net(cfg.model, (1, 28, 28), 10).eval()
+    names = [row.name for row in parameter_breakdown(net, (1, 28, 28))]
+    assert names == [
+        "Conv 1 (9 filters 5x5)", "Max pool 1", "Conv 2 (9 filters 5x5)", "Max pool 2",
+        "Conv 3 (16 filters 3x3)", "Max pool 3", "Flatten 1", "Dense 1 (25 units)",
+        "Dense 2 (10 units)",
+    ]  # fmt: skip
+    filters = filters_figure(net, "the lab's CNN")
+    assert [ax.get_ylabel() for ax in filters.axes][-1] == "weight"  # the colour bar
+    x = torch.rand(2, 1, 28, 28)
+    maps = feature_maps_figure(net, x, (x[:, 0] * 255), ["0", "1"], "two images")
+    bars = [ax.get_xlabel() for ax in maps.axes if ax.get_xlabel()]
+    assert bars == ["Conv 1 output", "Conv 2 output", "Conv 3 output"]
+    from mnistlab.reports.attributions import attributions_figure
+
+    rows = [{"index": 0, "true": 1, "predicted": 0}]
+    figure = attributions_figure(x[:, 0] * 255, torch.rand(1, 28, 28), rows, ["0", "1"], "t", "m")
+    labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert labels == ["the image\n(true → taken for)", "where it pointed to\nthe wrong class"]

@@ -20,8 +20,13 @@ def in_multirun() -> bool:
 
 
 def command_line(script: str, without: tuple[str, ...] = ()) -> str:
-    """The command that started this job (minus the keys in `without`), quoted for a shell."""
+    """The command that started this job (minus the keys in `without`), quoted for a shell: as
+    typed for a single run (Hydra's own settings such as hydra.run.dir included); for a sweep's
+    job, the single run that repeats it (the sweep's own hydra.* settings left out)."""
     hydra_cfg = hydra_config()
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
+    if hydra_cfg is not None and not in_multirun():
+        typed = [o for o in hydra_cfg.overrides.hydra if not o.startswith("hydra.mode=")]
+        overrides = [*overrides, *typed]  # Hydra adds hydra.mode itself
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in without]
     return shlex.join(["python", script, *kept])  # quoted: [9,9,16] is a shell glob

@@ -61,7 +61,11 @@ def attributions_figure(
     fig = Figure(figsize=(1.6 * columns, 4.2), layout="constrained")
     axes = fig.subplots(2, columns, squeeze=False)
     for ax in axes.flat:
-        ax.set_axis_off()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+    axes[0][0].set_ylabel("the image\n(true → taken for)", fontsize=8)
+    axes[1][0].set_ylabel("where it pointed to\nthe wrong class", fontsize=8)
     for c, (row, heat) in enumerate(zip(rows, maps, strict=True)):
         image = images[row["index"]].numpy()
         axes[0][c].imshow(image, cmap="gray", vmin=0, vmax=255)

@@ -14,7 +14,8 @@ def convolutions(net: nn.Module) -> list[nn.Conv2d]:
 
 
 def filters_figure(net: nn.Module, title: str) -> Figure:
-    """The first convolution's kernels (summed over input channels), red positive, blue negative."""
+    """The first convolution's kernels (summed over input channels) on one colour scale: red
+    positive, blue negative, white zero."""
     weight = convolutions(net)[0].weight.detach().float().cpu().sum(1)  # (filters, k, k)
     limit = float(weight.abs().max()) or 1.0
     columns = min(len(weight), 12)
@@ -24,8 +25,9 @@ def filters_figure(net: nn.Module, title: str) -> Figure:
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(weight):
-            ax.imshow(weight[i].numpy(), cmap="bwr", vmin=-limit, vmax=limit)
+            image = ax.imshow(weight[i].numpy(), cmap="bwr", vmin=-limit, vmax=limit)
             ax.set_title(f"filter {i + 1}", fontsize=8)
+    fig.colorbar(image, ax=axes, label="weight", shrink=0.9, pad=0.02)
     size = "x".join(str(s) for s in weight.shape[1:])
     fig.suptitle(f"{title}\nthe first convolution's {len(weight)} kernels ({size})", fontsize=10)
     return fig
@@ -48,18 +50,24 @@ def feature_maps_figure(
             hook.remove()
     picked = [o[:, o.mean((0, 2, 3)).argsort(descending=True)[:CHANNELS_SHOWN]] for o in outputs]
     columns = 1 + sum(p.shape[1] for p in picked)
-    fig = Figure(figsize=(1.0 * columns, 1.05 * len(x) + 0.8), layout="constrained")
+    fig = Figure(figsize=(1.0 * columns, 1.05 * len(x) + 1.3), layout="constrained")
     axes = fig.subplots(len(x), columns, squeeze=False)
+    c = 1
+    for layer, maps in enumerate(picked, start=1):  # one colour scale per convolution
+        low, high = float(maps.min()), float(maps.max())
+        for k in range(maps.shape[1]):
+            for r in range(len(x)):
+                image = axes[r][c + k].imshow(maps[r, k].numpy(), cmap="viridis", vmin=low,
+                                              vmax=high)  # fmt: skip
+            size = "x".join(map(str, maps.shape[2:]))
+            axes[0][c + k].set_title(f"Conv {layer}\nchannel {k + 1}\n{size}", fontsize=7)
+        fig.colorbar(image, ax=axes[:, c : c + maps.shape[1]], orientation="horizontal",
+                     label=f"Conv {layer} output", shrink=0.9, aspect=12)  # fmt: skip
+        c += maps.shape[1]
     for r in range(len(x)):
         axes[r][0].imshow(images[r].numpy(), cmap="gray", vmin=0, vmax=255)
         axes[r][0].set_ylabel(class_names[r], fontsize=8)
-        c = 1
-        for layer, maps in enumerate(picked, start=1):
-            for k in range(maps.shape[1]):
-                axes[r][c].imshow(maps[r, k].numpy(), cmap="viridis")
-                if r == 0:
-                    axes[r][c].set_title(f"conv {layer}\n{tuple(maps.shape[2:])}", fontsize=7)
-                c += 1
+    axes[0][0].set_title("input", fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

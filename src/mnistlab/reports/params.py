@@ -8,11 +8,8 @@ import torch
 from rich.table import Table
 from torch import nn
 
-# Layers shown in the table (activations are folded into the layer before, as Keras shows them).
-_SHOWN = (
-    nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d,
-    nn.Flatten, nn.Dropout,
-)  # fmt: skip
+# Layers shown in the table, by the names a student reads (activations are folded into the layer
+# before, as Keras shows them).
 
 
 @dataclass
@@ -41,12 +38,34 @@ def _arithmetic(module: nn.Module) -> tuple[str, int]:
     return (f"{weights} + {bias} = {count:,}" if bias else f"{weights} = {count:,}"), count
 
 
+_NAMES = {
+    nn.Linear: "Dense", nn.Conv2d: "Conv", nn.BatchNorm1d: "Batch norm", nn.BatchNorm2d: "Batch norm",
+    nn.MaxPool2d: "Max pool", nn.AdaptiveAvgPool2d: "Global average pool", nn.Flatten: "Flatten",
+    nn.Dropout: "Dropout",
+}  # fmt: skip
+
+
+def layer_name(module: nn.Module, number: int) -> str:
+    """A layer as a student reads it: "Conv 1 (9 filters 5x5)", "Dense 2 (10 units)", "Max pool 1"."""
+    name = f"{_NAMES[type(module)]} {number}"
+    if isinstance(module, nn.Conv2d):
+        return f"{name} ({module.out_channels} filters {'x'.join(map(str, module.kernel_size))})"
+    if isinstance(module, nn.Linear):
+        return f"{name} ({module.out_features} units)"
+    return name
+
+
 def parameter_breakdown(net: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
-    """One row per layer, in forward order, found by running one example through `net`."""
+    """One row per layer, in forward order, found by running one example through `net`; each
+    named by its kind and its number among its kind (Dense 1, Dense 2, ...)."""
     rows: list[LayerRow] = []
     hooks = []
-    for name, module in net.named_modules():
-        if isinstance(module, _SHOWN):
+    seen: dict[str, int] = {}
+    for module in net.modules():
+        if type(module) in _NAMES:
+            kind = _NAMES[type(module)]
+            seen[kind] = seen.get(kind, 0) + 1
+            name = layer_name(module, seen[kind])
 
             def record(mod: nn.Module, _inputs, output, name=name) -> None:
                 arithmetic, count = _arithmetic(mod)

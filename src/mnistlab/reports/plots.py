@@ -7,13 +7,19 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+DPI = 150  # every picture: sharp enough to paste into a report and print
 
 
 def curves_figure(history: list[dict[str, float]], title: str) -> Figure:
-    """Training and validation loss and accuracy per epoch, side by side."""
+    """Training and validation loss and accuracy per epoch, side by side, on whole epochs; a
+    run of one or two epochs shows each value beside its point."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
+    last = max((row["epoch"] for row in history), default=1)
     for ax, metric, label in (
         (ax_loss, "loss", "Loss (cross-entropy)"),
         (ax_acc, "acc", "Accuracy"),
@@ -29,6 +35,15 @@ def curves_figure(history: list[dict[str, float]], title: str) -> Figure:
                 ax.plot(
                     epochs, values, style, label="training" if split == "train" else "validation"
                 )
+                if last <= 2:  # too few points for a curve: say the values
+                    for epoch, value in points:
+                        ax.annotate(f"{value:.4f}", (epoch, value), textcoords="offset points",
+                                    xytext=(8, 0), va="center", fontsize=8)  # fmt: skip
+        if last <= 12:  # every epoch a tick
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, last + 0.5)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -38,35 +53,41 @@ def curves_figure(history: list[dict[str, float]], title: str) -> Figure:
 
 
 def confusion_figure(confusion: list[list[int]], class_names: list[str], title: str) -> Figure:
-    """The confusion matrix with counts in each cell and class names on both axes."""
+    """The confusion matrix with the count in every cell (zeros too) and class names on both
+    axes; the colour is the count on a log scale, so a few mistakes show beside many successes."""
     matrix = np.asarray(confusion)
     n = len(class_names)
     size = 4.5 + 0.45 * n
     fig = Figure(figsize=(size, size * 0.9), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(np.log1p(matrix), cmap="Blues")
-    threshold = np.log1p(matrix).max() / 2
+    norm = LogNorm(vmin=1, vmax=max(int(matrix.max()), 2))
+    image = ax.imshow(np.ma.masked_equal(matrix, 0), cmap="Blues", norm=norm)  # 0: left white
     for i in range(n):
         for j in range(n):
             value = matrix[i, j]
-            if value:
-                color = "white" if np.log1p(value) > threshold else "black"
-                ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
+            color = "white" if value and norm(value) > 0.5 else ("0.6" if not value else "black")
+            ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="log(1 + count)", shrink=0.8)
+    bar = fig.colorbar(
+        image, ax=ax, label="images (colour on a log scale; white: none)", shrink=0.8
+    )
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     return fig
 
 
 def save_figure(fig: Figure, path: Path) -> None:
-    FigureCanvasAgg(fig).print_png(str(path))
+    """The figure as the file `path` names: PNG at DPI, or SVG for a page that scales it."""
+    fig.savefig(str(path), dpi=DPI)
 
 
 def figure_pixels(fig: Figure) -> np.ndarray:
-    """The figure rendered as an RGB array (H, W, 3), e.g. for TensorBoard's images."""
+    """The figure rendered as an RGB array (H, W, 3) at DPI, as save_figure writes it (for
+    TensorBoard's images)."""
+    fig.set_dpi(DPI)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

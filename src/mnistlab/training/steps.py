@@ -139,7 +139,10 @@ def minibatches_per_step(
     """`requested` where every setting is known to behave the same grouped; else 1. With the
     reason, in a sentence for the run's log."""
     if requested == 1:
-        return 1, "One minibatch per Lightning step (minibatches_per_step=1)."
+        return 1, (
+            "Speed: Lightning's own loop, one minibatch each time it calls the model "
+            "(minibatches_per_step=1)."
+        )
     unsafe = unsafe_trainer_arguments(trainer_arguments)
     if type(trainer.strategy) is not SingleDeviceStrategy:
         unsafe.append(f"the {type(trainer.strategy).__name__} strategy")
@@ -148,7 +151,13 @@ def minibatches_per_step(
     unsafe += unsafe_callbacks(callbacks, own_callbacks)
     if unsafe:
         return 1, (
-            "One minibatch per Lightning step (Lightning's own loop): not known to behave the "
-            f"same with {requested} per step: {', '.join(unsafe)}."
+            "Speed: Lightning's own loop, one minibatch each time it calls the model; training "
+            f"{requested} per call is faster but not known to give the same results with "
+            f"{', '.join(unsafe)}."
         )
-    return requested, f"{requested} minibatches per Lightning step: every setting is known safe."
+    return requested, (
+        f"Speed: {requested} minibatches each time Lightning calls the model, instead of one: "
+        "the same training (each minibatch still one optimizer step, counted and logged as "
+        "one), with less of Lightning's overhead; every setting of this run is known to give "
+        "the same results this way."
+    )
