@@ -132,3 +132,68 @@ def test_the_site_renders_offline_with_navigation_search_and_equations(site, tmp
     finally:
         server.shutdown()
     assert elsewhere == []
+
+
+# What overflows its box on a page: an element past the text's right edge that no scroll area
+# with a visible bar holds, a scroll area without a visible bar, content cut off.
+OVERFLOW_JS = """() => {
+  const article = document.querySelector("article");
+  const edge = document.querySelector(".md-content").getBoundingClientRect().right;
+  const name = el => el.tagName.toLowerCase()
+    + (typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\\s+/).join(".") : "")
+    + " '" + (el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 50) + "'";
+  const scrolls = el => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const bar = el => el.offsetHeight - el.clientHeight > 0 && getComputedStyle(el).scrollbarWidth !== "none";
+  const holder = el => {
+    for (let a = el.parentElement; a && a !== article; a = a.parentElement) if (scrolls(a)) return a;
+    return null;
+  };
+  const found = [];
+  for (const el of article.querySelectorAll("*")) {
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    const blank = !el.textContent.trim() && !el.querySelector("img, svg, math");
+    if (style.display === "none" || style.visibility === "hidden" || box.width === 0 || blank) continue;
+    const wide = el.scrollWidth > el.clientWidth + 1;
+    const inside = holder(el);
+    if (box.right > edge + 1 && !(inside && bar(inside))) found.push("past the page's edge: " + name(el));
+    else if (wide && scrolls(el) && !bar(el)) found.push("scrolls without a visible bar: " + name(el));
+    else if (wide && ["hidden", "clip"].includes(style.overflowX)) found.push("cut off: " + name(el));
+  }
+  return found;
+}"""
+
+
+def test_no_page_hides_anything_at_a_desktops_or_a_phones_width(site, tmp_path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
+    from playwright.sync_api import sync_playwright
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    hidden, uncaptioned = [], []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(  # scrollbars shown, as a reader sees them
+                executable_path=str(chromium), args=["--no-sandbox"],
+                ignore_default_args=["--hide-scrollbars"],
+            )  # fmt: skip
+            for width in (1280, 390):
+                tab = browser.new_page(viewport={"width": width, "height": 900})
+                for page in nav_pages():
+                    tab.goto(f"{url}/{page.removesuffix('.md')}.html", wait_until="load")
+                    hidden += [f"{page} at {width} px: {p}" for p in tab.evaluate(OVERFLOW_JS)]
+                    captions = tab.eval_on_selector_all(
+                        "article img",
+                        "imgs => imgs.map(i => [i.alt, i.parentElement.nextElementSibling?.matches('p.caption') && i.parentElement.nextElementSibling.offsetHeight > 0])",
+                    )
+                    uncaptioned += [f"{page}: {alt}" for alt, shown in captions if not shown]
+                tab.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    assert hidden == [], "\n".join(hidden[:40])
+    assert uncaptioned == []

@@ -17,7 +17,10 @@ INLINE = r"(?<![\\$\w])\$(?![\s$])([^$\n]+?)(?<![\s\\])\$(?![\w$])"
 
 
 def mathml(latex: str, display: bool) -> str:
-    return convert(latex.strip(), display="block" if display else "inline")
+    """The equation as MathML; a displayed one in a box that scrolls where a page is too narrow."""
+    if not display:
+        return convert(latex.strip(), display="inline")
+    return f'<div class="equation">{convert(latex.strip(), display="block")}</div>'
 
 
 class _Math(InlineProcessor):
