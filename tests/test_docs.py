@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import ROOT
 from mnistlab.lab.document import find_chromium
@@ -134,6 +135,7 @@ def test_the_site_renders_offline_with_navigation_search_and_equations(site, tmp
     assert elsewhere == []
 
 
+SHOWN = ("index.md", "results.md", "statistics.md", "question-1.md")
 # What overflows its box on a page: an element past the text's right edge that no scroll area
 # with a visible bar holds, a scroll area without a visible bar, content cut off.
 OVERFLOW_JS = """() => {
@@ -191,9 +193,16 @@ def test_no_page_hides_anything_at_a_desktops_or_a_phones_width(site, tmp_path):
                         "imgs => imgs.map(i => [i.alt, i.parentElement.nextElementSibling?.matches('p.caption') && i.parentElement.nextElementSibling.offsetHeight > 0])",
                     )
                     uncaptioned += [f"{page}: {alt}" for alt, shown in captions if not shown]
+                    if page in SHOWN:  # the pages a newcomer opens first, as they see them
+                        tab.screenshot(path=tmp_path / f"{page[:-3]}-{width}.png", full_page=True)
                 tab.close()
             browser.close()
     finally:
         server.shutdown()
     assert hidden == [], "\n".join(hidden[:40])
     assert uncaptioned == []
+    for page in SHOWN:
+        for width in (1280, 390):
+            with Image.open(tmp_path / f"{page[:-3]}-{width}.png") as shot:
+                # The page's width, less the window's scroll bar; all of its length.
+                assert width - 20 <= shot.size[0] <= width and shot.size[1] >= 900, (page, shot.size)
