@@ -150,6 +150,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_served(url: str, seconds: float = 60) -> None:
+    """Wait for a server a test started to answer `url` (at most `seconds`)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+
+
+def local_tab(playwright, chromium: Path, url: str, width: int = 1400, height: int = 1000):
+    """Chromium with one tab for the server at `url`, and the list every request to anywhere
+    else lands in (a page served on this machine must fetch nothing from elsewhere)."""
+    browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+    tab = browser.new_page(viewport={"width": width, "height": height})
+    elsewhere: list[str] = []
+    tab.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+    return browser, tab, elsewhere
+
+
 def threads_side_by_side(jobs: int) -> int:
     """The torch threads each of `jobs` jobs side by side should get: the cores this process may
     use (taskset and CPU sets count), shared out."""

@@ -4,6 +4,7 @@ elsewhere, equations included."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,19 +91,27 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """The built site over HTTP on 127.0.0.1, as `make docs` serves it: its URL."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 def test_the_site_renders_offline_with_navigation_search_and_equations(site, tmp_path):
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
     from playwright.sync_api import sync_playwright
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     elsewhere: list[str] = []
-    try:
+    with serving(site) as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(chromium), args=["--no-sandbox"]
@@ -130,8 +140,6 @@ def test_the_site_renders_offline_with_navigation_search_and_equations(site, tmp
             assert len(heights) >= 10 and all("math" in d and h > 0 for d, h in heights), heights
             tab.screenshot(path=tmp_path / "question-1.png", full_page=True)
             browser.close()
-    finally:
-        server.shutdown()
     assert elsewhere == []
 
 
@@ -171,13 +179,8 @@ def test_no_page_hides_anything_at_a_desktops_or_a_phones_width(site, tmp_path):
         pytest.skip("No Chromium here (`make setup` installs Debian's chromium when run as root).")
     from playwright.sync_api import sync_playwright
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
     hidden, uncaptioned = [], []
-    try:
+    with serving(site) as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(  # scrollbars shown, as a reader sees them
                 executable_path=str(chromium), args=["--no-sandbox"],
@@ -197,12 +200,11 @@ def test_no_page_hides_anything_at_a_desktops_or_a_phones_width(site, tmp_path):
                         tab.screenshot(path=tmp_path / f"{page[:-3]}-{width}.png", full_page=True)
                 tab.close()
             browser.close()
-    finally:
-        server.shutdown()
     assert hidden == [], "\n".join(hidden[:40])
     assert uncaptioned == []
     for page in SHOWN:
         for width in (1280, 390):
             with Image.open(tmp_path / f"{page[:-3]}-{width}.png") as shot:
                 # The page's width, less the window's scroll bar; all of its length.
-                assert width - 20 <= shot.size[0] <= width and shot.size[1] >= 900, (page, shot.size)
+                wide, long = shot.size
+                assert width - 20 <= wide <= width and long >= 900, (page, shot.size)

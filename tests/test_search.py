@@ -11,8 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import optuna
 import pytest
@@ -20,10 +18,12 @@ import pytest
 from conftest import (
     ROOT,
     free_port,
+    local_tab,
     read_metrics,
     run_script,
     threads_side_by_side,
     train_config,
+    wait_until_served,
 )  # fmt: skip
 from mnistlab.lab.document import find_chromium
 from mnistlab.models.build import build_net
@@ -279,19 +279,9 @@ def test_make_dashboard_serves_the_study_and_chromium_finds_its_trials(pruned_se
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/dashboard", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_served(f"{url}/dashboard")
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(chromium), args=["--no-sandbox"]
-            )
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            elsewhere = []
-            tab.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+            browser, tab, elsewhere = local_tab(playwright, chromium, url)
             tab.goto(f"{url}/dashboard", wait_until="networkidle")
             tab.get_by_text("mlp_optuna").first.click()  # the study, by its name
             tab.locator('a[href$="/trials"]').first.click()  # the menu's list of trials

@@ -8,14 +8,21 @@ import json
 import struct
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, free_port, read_metrics, run_script, scalars
+from conftest import (
+    ROOT,
+    TINY,
+    free_port,
+    local_tab,
+    read_metrics,
+    run_script,
+    scalars,
+    wait_until_served,
+)  # fmt: skip
 from mnistlab.lab.document import find_chromium
 
 pytestmark = pytest.mark.slow
@@ -214,21 +221,11 @@ def test_the_mlflow_ui_shows_the_runs_metrics_in_a_browser(sweep, tmp_path):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_served(f"{url}/health")
         run = mlflow_runs(sweep)[str(jobs(sweep)[0].relative_to(sweep))]
         acc = run.data.metrics["test/acc"]
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(chromium), args=["--no-sandbox"]
-            )
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            elsewhere = []
-            tab.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+            browser, tab, elsewhere = local_tab(playwright, chromium, url)
             tab.goto(f"{url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
             tab.get_by_text("val/acc", exact=True).first.wait_for(timeout=60_000)
             tab.screenshot(path=tmp_path / "mlflow.png", full_page=True)
