@@ -91,12 +91,12 @@ test-fast: setup
 	$(TEST) -m "not slow" $(ARGS)
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 
 format: $(INSTALLED)
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench tools
+	$(VENV)/bin/ruff check --fix src tests bench tools
 
 # A one-machine SLURM cluster to try hydra/launcher=slurm here (root; Debian's packages). The
 # tests start their own and stop it. Then: export SLURM_CONF=/tmp/mnistlab-slurm/slurm.conf
