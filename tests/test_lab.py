@@ -14,6 +14,7 @@ from scipy import stats
 
 from conftest import need_fashion, read_metrics, run_script, trained_jobs
 from mnistlab.lab.document import find_chromium
+from mnistlab.reports.plots import DPI
 from mnistlab.reports.predictions import read_predictions
 from mnistlab.terminal import with_interval
 
@@ -170,19 +171,20 @@ def test_the_mistakes_shown_are_misclassified_test_images(tiny_lab, data_dir):
         for shown in mistakes:
             assert shown["predicted"] != shown["true"]
             assert test_labels[shown["index"]].item() == shown["true"]
-        # mistakes.png: one row per confused pair, a column per image (1.6 x 1.9 inches at 100 dpi)
+        # mistakes.png: one row per confused pair, a column per image (1.6 x 1.9 inches at DPI)
         pairs = {(m["true"], m["predicted"]) for m in mistakes}
         columns = max(sum(1 for m in mistakes if (m["true"], m["predicted"]) == p) for p in pairs)
         with Image.open(run / "mistakes.png") as picture:
             assert picture.format == "PNG"
-            assert picture.size == pytest.approx((160 * columns, 190 * len(pairs) + 50), abs=1)
+            inches = (1.6 * columns, 1.9 * len(pairs) + 0.5)
+            assert picture.size == pytest.approx(tuple(DPI * x for x in inches), abs=1)
     for name, size in (
-        ("q3_accuracy_vs_weights.png", (900, 550)),
-        *((f"{sweep}_val_loss.png", (1000, 550)) for sweep in
+        ("q3_accuracy_vs_weights.png", (9 * DPI, 5.5 * DPI)),
+        *((f"{sweep}_val_loss.png", (10 * DPI, 5.5 * DPI)) for sweep in
           ("mlp_hidden_dropout", "hog_cells_orientations", "cnn_dense_filters", "cnn_fashion")),
     ):  # fmt: skip
         with Image.open(lab_dir / name) as picture:
-            assert (picture.format, picture.size) == ("PNG", size)
+            assert picture.format == "PNG" and picture.size == pytest.approx(size, abs=1)
 
 
 def test_a_second_lab_reuses_every_run(tiny_lab):
