@@ -91,10 +91,10 @@ def _interrupt_after_first_epoch(
 # own loop, one minibatch per step), and dropout with the default 64 minibatches per step.
 RESUMABLE = {
     "schedule": (
-        "model=cnn", "model.net.dropout=0.3", "scheduler=cosine", "trainer.max_epochs=3",
-        "trainer.limit_train_batches=128",
+        "model=cnn", "model.net.dropout=0.3", "scheduler=cosine", "trainer.max_epochs=2",
+        "trainer.limit_train_batches=64",
     ),
-    "grouped": ("model.net.dropout=0.3", "trainer.max_epochs=4"),
+    "grouped": ("model.net.dropout=0.3", "trainer.max_epochs=3"),
 }  # fmt: skip
 # Both signals, both loops: SIGTERM on Lightning's own loop, Ctrl-C on the grouped one.
 INTERRUPTIONS = [("schedule", signal.SIGTERM, 143), ("grouped", signal.SIGINT, 130)]
