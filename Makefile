@@ -20,7 +20,7 @@ FASHION_LOCAL := $(DATA_DIR)/FashionMNIST/raw/train-images-idx3-ubyte
 CHROMIUM := /usr/lib/chromium/chromium
 ARGS ?=
 
-.PHONY: setup lock data fashion-source browser train lab demo test test-fast lint format tensorboard mlflow dashboard docs clean bench cluster-start cluster-stop
+.PHONY: setup lock figures data fashion-source browser train lab demo test test-fast lint format tensorboard mlflow dashboard docs clean bench cluster-start cluster-stop
 
 setup: $(INSTALLED) data browser
 
@@ -120,6 +120,11 @@ STORAGE ?= sqlite:///logs/train/searches/$(SEARCH)/optuna.db
 DASHBOARD_PORT ?= 8080
 dashboard: $(INSTALLED)
 	$(VENV)/bin/optuna-dashboard $(STORAGE) --host 127.0.0.1 --port $(DASHBOARD_PORT)
+
+# The commands whose results the documentation quotes (docs/figures/figures.yaml), run one after
+# another here, their files stored in docs/figures/ (NAMES="cnn lab": those only).
+figures: $(INSTALLED)
+	$(PY) tools/figures.py run $(NAMES)
 
 # The documentation site (docs/), rebuilt as its pages change.
 docs: $(INSTALLED)

@@ -71,8 +71,8 @@ def test_the_readme_is_a_short_front_page_whose_links_all_lead_somewhere(site):
     assert 'href="sweeps.html"' in front  # README's links into docs/ are the site's
 
 
-def test_a_broken_link_or_a_page_left_out_of_the_navigation_fails_the_build(tmp_path):
-    for name in ("docs", "README.md", "mkdocs.yml"):
+def test_a_broken_link_a_page_left_out_or_a_figure_not_stored_fails_the_build(tmp_path):
+    for name in ("docs", "tools", "README.md", "mkdocs.yml"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, tmp_path / name)
     sweeps = tmp_path / "docs" / "sweeps.md"
@@ -84,6 +84,15 @@ def test_a_broken_link_or_a_page_left_out_of_the_navigation_fails_the_build(tmp_
     (tmp_path / "docs" / "orphan.md").write_text("# A page no one can reach\n")
     orphan = build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert orphan.returncode != 0 and "orphan.md" in orphan.stderr
+
+    (tmp_path / "docs" / "orphan.md").unlink()
+    sweeps.write_text(sweeps.read_text() + "\nThe CNN reached {{ test_acc cnn_no_such_run }}.\n")
+    unstored = build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert unstored.returncode != 0
+    assert (
+        "sweeps.md: '{{ test_acc cnn_no_such_run }}': 'cnn_no_such_run' is not stored"
+        in unstored.stderr
+    )
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
