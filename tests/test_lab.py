@@ -139,6 +139,8 @@ def test_question_3_states_only_what_a_paired_test_supports(tiny_lab):
         else "Not in accuracy: the MLP is better"
     )  # fmt: skip
     assert opening in q3
+    joined = re.search(r"(: |\. |, and |, though )(T|t)he deeper network \(", q3)
+    assert (joined.group(2) == "T") == (joined.group(1) in (": ", ". ")), joined.group(0)
 
 
 def test_question_1_states_the_settings_the_runs_used(tiny_lab):
@@ -239,6 +241,10 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
         page.pdf(path=str(tmp_path / "printed.pdf"))
         browser.close()
     assert len(widths) >= 12 and all(w > 0 for w in widths), widths
+    # The lab's own charts (Question 3's, each sweep's validation loss) as SVG drawings.
+    drawings = sorted(p.name for p in lab_dir.glob("*.svg"))
+    assert drawings == sorted(p.with_suffix(".svg").name for p in lab_dir.glob("*.png")), drawings
+    assert len(drawings) == 5 and page_file.read_text().count("data:image/svg+xml;base64,") == 5
     assert len(heights) >= 6 and all("math" in d and h > 0 for d, h in heights), heights
     assert "<code>s_t" not in page_file.read_text()
     assert all(not url.startswith(("http:", "https:")) for url in requests), requests

@@ -1,5 +1,6 @@
-"""The lab report as one self-contained HTML page (pictures inside it, nothing fetched) and,
-where Chromium is installed, as a PDF printed from that page."""
+"""The lab report as one self-contained HTML page (pictures inside it, the lab's own charts as
+SVG drawings; nothing fetched) and, where Chromium is installed, as a PDF printed from that
+page."""
 
 from __future__ import annotations
 
@@ -49,12 +50,16 @@ _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
 
 
 def _embedded(folder: Path):
+    """A picture's bytes inside the page: its SVG drawing where one is beside the PNG."""
+
     def replace(match: re.Match[str]) -> str:
         path = folder / html.unescape(match.group(2))
         if not path.is_file():  # left as a link: the page shows it as missing
             return match.group(0)
+        drawing = path.with_suffix(".svg")
+        path, kind = (drawing, "svg+xml") if drawing.is_file() else (path, "png")
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f"{match.group(1)}data:image/png;base64,{data}{match.group(3)}"
+        return f"{match.group(1)}data:image/{kind};base64,{data}{match.group(3)}"
 
     return replace
 
