@@ -30,11 +30,13 @@ body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; max-widt
        margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #1b1b1b; font-size: 15px; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 12px; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 12px; display: block;
+        max-width: 100%; overflow-x: auto; }  /* too wide: it scrolls, nothing is cut */
 th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
+td a, td code { overflow-wrap: anywhere; }  /* long run names and overrides wrap, numbers never */
 th { background: #f1f1f1; }
 img { max-width: 100%; height: auto; }
-td img { max-width: 540px; }
+td img { max-width: min(540px, 44vw); }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: 13px; }
 code { font-family: "DejaVu Sans Mono", Menlo, monospace; font-size: 90%; }
 @page { size: A4; margin: 12mm; }
