@@ -139,6 +139,8 @@ def test_question_3_states_only_what_a_paired_test_supports(tiny_lab):
         else "Not in accuracy: the MLP is better"
     )  # fmt: skip
     assert opening in q3
+    joined = re.search(r"(: |\. |, and |, though )(T|t)he deeper network \(", q3)
+    assert (joined.group(2) == "T") == (joined.group(1) in (": ", ". ")), joined.group(0)
 
 
 def test_question_1_states_the_settings_the_runs_used(tiny_lab):
@@ -190,7 +192,7 @@ def test_the_mistakes_shown_are_misclassified_test_images(tiny_lab, data_dir):
 def test_a_second_lab_reuses_every_run(tiny_lab):
     log_dir, first_dir, _ = tiny_lab
     before = run_folders(log_dir)
-    again = run_script("lab.py", *TINY_LAB, log_dir=log_dir, timeout=300)
+    again = run_script("lab.py", *TINY_LAB, "lab.pdf=false", log_dir=log_dir, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "The lab's 11 runs: 11 completed" in again.stdout and "0 run now" in again.stdout
     assert run_folders(log_dir) == before
@@ -203,7 +205,7 @@ def test_a_second_lab_reuses_every_run(tiny_lab):
 def test_a_failed_run_is_named_in_the_report_and_the_lab_exits_non_zero(tiny_lab):
     log_dir, _, _ = tiny_lab
     broken = '+lab.notebook.broken=["data=mnist-hog","data.hog.pixels_per_cell=40"]'
-    done = run_script("lab.py", *TINY_LAB, broken, log_dir=log_dir, timeout=300)
+    done = run_script("lab.py", *TINY_LAB, broken, "lab.pdf=false", log_dir=log_dir, timeout=300)
     assert done.returncode == 1, done.stderr[-3000:]
     assert "The lab's 12 runs: 11 completed" in done.stdout
     assert "1 run(s) failed" in done.stdout
@@ -239,6 +241,10 @@ def test_the_lab_page_renders_in_chromium_with_every_picture_and_no_request(tiny
         page.pdf(path=str(tmp_path / "printed.pdf"))
         browser.close()
     assert len(widths) >= 12 and all(w > 0 for w in widths), widths
+    # The lab's own charts (Question 3's, each sweep's validation loss) as SVG drawings.
+    drawings = sorted(p.name for p in lab_dir.glob("*.svg"))
+    assert drawings == sorted(p.with_suffix(".svg").name for p in lab_dir.glob("*.png")), drawings
+    assert len(drawings) == 5 and page_file.read_text().count("data:image/svg+xml;base64,") == 5
     assert len(heights) >= 6 and all("math" in d and h > 0 for d, h in heights), heights
     assert "<code>s_t" not in page_file.read_text()
     assert all(not url.startswith(("http:", "https:")) for url in requests), requests
@@ -252,7 +258,9 @@ def test_a_lab_with_two_seeds_reuses_the_first_and_compares_over_seeds(tiny_lab)
     # Question 3's two notebook models, Question 5's, and one sweep, so that it stays short.
     fewer = ("~lab.notebook.hog", "~lab.q4.mlp_hidden_dropout", "~lab.q4.cnn_dense_filters",
              "~lab.q5.cnn_fashion")  # fmt: skip
-    done = run_script("lab.py", *TINY_LAB, *fewer, "lab.seeds=2", log_dir=log_dir, timeout=1200)
+    done = run_script(
+        "lab.py", *TINY_LAB, *fewer, "lab.seeds=2", "lab.pdf=false", log_dir=log_dir, timeout=1200
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     # The configured seed's runs are the one-seed lab's: reused; seed 1's are new.
     assert "The lab's 10 runs: 5 completed" in done.stdout and "5 run now" in done.stdout

@@ -52,6 +52,7 @@ def question_3(
     save_figure(
         accuracy_weights_figure(groups, marked, "Test accuracy against trainable weights"),
         out_dir / Q3_FIGURE,
+        svg=True,
     )
     lines += [
         *capacity_answer(done, notebook, configs),
@@ -115,8 +116,9 @@ def capacity_answer(
         NO_DIFFERENCE: "In capacity per weight, yes: the two are indistinguishable in test accuracy, and",
         "the MLP is better": "Not in accuracy: the MLP is better in these runs, though",
     }.get(verdict, "By the point estimates alone (not tested):")
+    subject = "The deeper network" if opening.endswith((".", ":")) else "the deeper network"
     lines = [
-        f"{opening} The deeper network (the notebook's CNN: "
+        f"{opening} {subject} (the notebook's CNN: "
         f"{_layers(len(cnn_net['filters']), 'convolution')}, then "
         f"{_layers(len(cnn_net['dense']), 'hidden dense layer')}) reaches "
         f"{variant_accuracy(cnn)} test accuracy with {w_cnn:,} weights; the shallow MLP "

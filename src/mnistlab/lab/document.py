@@ -1,5 +1,6 @@
-"""The lab report as one self-contained HTML page (pictures inside it, nothing fetched) and,
-where Chromium is installed, as a PDF printed from that page."""
+"""The lab report as one self-contained HTML page (pictures inside it, the lab's own charts as
+SVG drawings; nothing fetched) and, where Chromium is installed, as a PDF printed from that
+page."""
 
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; max-widt
        margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #1b1b1b; font-size: 15px; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 12px; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 12px; display: block;
+        max-width: 100%; overflow-x: auto; }  /* too wide: it scrolls, nothing is cut */
 th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; }
+td a, td code { overflow-wrap: anywhere; }  /* long run names and overrides wrap, numbers never */
 th { background: #f1f1f1; }
 img { max-width: 100%; height: auto; }
-td img { max-width: 540px; }
+td img { max-width: min(540px, 44vw); }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: 13px; }
 code { font-family: "DejaVu Sans Mono", Menlo, monospace; font-size: 90%; }
 @page { size: A4; margin: 12mm; }
@@ -49,12 +52,16 @@ _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
 
 
 def _embedded(folder: Path):
+    """A picture's bytes inside the page: its SVG drawing where one is beside the PNG."""
+
     def replace(match: re.Match[str]) -> str:
         path = folder / html.unescape(match.group(2))
         if not path.is_file():  # left as a link: the page shows it as missing
             return match.group(0)
+        drawing = path.with_suffix(".svg")
+        path, kind = (drawing, "svg+xml") if drawing.is_file() else (path, "png")
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        return f"{match.group(1)}data:image/png;base64,{data}{match.group(3)}"
+        return f"{match.group(1)}data:image/{kind};base64,{data}{match.group(3)}"
 
     return replace
 

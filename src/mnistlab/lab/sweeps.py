@@ -48,7 +48,7 @@ def sweep_section(
         return lines
     figure = f"{experiment}_val_loss.png"
     curves = {r.label: r.metrics.get("history", []) for r in done}
-    save_figure(val_loss_figure(curves, f"Validation loss: {title}"), out_dir / figure)
+    save_figure(val_loss_figure(curves, f"Validation loss: {title}"), out_dir / figure, svg=True)
     best, worst = done[0], done[-1]
     lines += [
         f"![validation loss of every run of {experiment}]({figure})",

@@ -79,9 +79,12 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str], title: 
     return fig
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    """The figure as the file `path` names: PNG at DPI, or SVG for a page that scales it."""
+def save_figure(fig: Figure, path: Path, svg: bool = False) -> None:
+    """The figure as the file `path` names, a PNG at DPI; with `svg`, the same drawing as an SVG
+    beside it (the lab report's HTML shows that one: sharp at any zoom and in print)."""
     fig.savefig(str(path), dpi=DPI)
+    if svg:
+        fig.savefig(str(path.with_suffix(".svg")))
 
 
 def figure_pixels(fig: Figure) -> np.ndarray:
