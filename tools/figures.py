@@ -108,16 +108,21 @@ def store(
         (target / PRINTED).write_text(
             "\n".join(line.rstrip() for line in printed.rstrip().splitlines()) + "\n"
         )
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
     source = {
         "command": entry["command"], "folders": [_shown(f) for f in folders],
-        "started_unix": round(started, 1), "wall_s": round(wall_s, 1), "machine": machine(), "commit": commit or head.stdout.strip(),
+        "started_unix": round(started, 1), "wall_s": round(wall_s, 1), "machine": machine(), "commit": commit or head(),
         "stored": time.strftime("%Y-%m-%d"),
     }  # fmt: skip
     (target / SOURCE).write_text(json.dumps(source, indent=2) + "\n")
     return target
+
+
+def head() -> str:
+    """The commit checked out now (short)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip()
 
 
 def _stored_as(folder: Path, folders: list) -> str:
@@ -158,6 +163,7 @@ def run(names: list[str]) -> None:
     for name in names or list(entries):
         entry = entries[name]
         before, start, started = log_folders(), time.perf_counter(), time.time()
+        commit = head()  # the code the command runs, whatever is committed while it runs
         print(f"figures: {name}: {entry['command']}", flush=True)
         done = subprocess.run(
             _command(entry["command"]),
@@ -175,7 +181,7 @@ def run(names: list[str]) -> None:
         folders = sorted(log_folders() - before)
         printed = done.stdout if entry.get("printed") else None
         print(
-            f"  stored in {store(name, folders, printed, wall_s, started).relative_to(ROOT)} ({wall_s:.0f} s)"
+            f"  stored in {store(name, folders, printed, wall_s, started, commit).relative_to(ROOT)} ({wall_s:.0f} s)"
         )
 
 
