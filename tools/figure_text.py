@@ -84,9 +84,12 @@ def _pair(name: str, k: str) -> str:
 def _machine(name: str) -> str:
     facts = stored.source(name)["machine"]
     device = f"{facts['gpu']}, " if facts.get("gpu") else ""
+    model = ", ".join(
+        filter(None, [facts.get("processor_model"), facts.get("vector_instructions")])
+    )
     return (
-        f"{device}{facts['processor']}, {facts['cores']} cores (torch {facts['torch'].split('+')[0]}, "
-        f"{facts['torch_threads']} threads)"
+        f"{device}{facts['processor']}{f' ({model})' if model else ''}, {facts['cores']} cores "
+        f"(torch {facts['torch'].split('+')[0]}, {facts['torch_threads']} threads)"
     )
 
 

@@ -46,19 +46,26 @@ def manifest() -> dict[str, dict]:
 
 def machine() -> dict[str, object]:
     """What decides a run's last digits besides its settings: the processor (it orders float sums
-    its own way), the cores and threads, the torch build."""
+    its own way: two processors of one name can differ, hence its family and model and the vector
+    instructions torch uses on it), the cores and threads, the torch build."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    for line in (
-        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []
-    ):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpuinfo = Path("/proc/cpuinfo")
+    facts = {}  # the first processor's, read last
+    for line in reversed(cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []):
+        key, colon, value = line.partition(":")
+        if colon:
+            facts[key.strip()] = value.strip()
+    model = (
+        f"family {facts['cpu family']} model {facts['model']}"
+        if "cpu family" in facts and "model" in facts
+        else None
+    )
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "processor": cpu, "cores": len(os.sched_getaffinity(0)), "torch_threads": torch.get_num_threads(),
+        "processor": facts.get("model name") or platform.processor() or platform.machine(),
+        "processor_model": model, "vector_instructions": torch.backends.cpu.get_cpu_capability(),
+        "cores": len(os.sched_getaffinity(0)), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "gpu": gpu, "python": platform.python_version(),
     }  # fmt: skip
 
