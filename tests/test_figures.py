@@ -80,6 +80,8 @@ def test_a_placeholder_reads_its_stored_file_and_a_wrong_one_is_named():
         f"{100 * metrics['test']['acc']:.2f}% ({100 * low:.2f}-{100 * high:.2f}), "
         f"{metrics['run']['parameters']:,} weights, `python src/train.py model=cnn`"
     )
+    table = figure_text.render("{{ table mnist_ladder What each rung added }}").splitlines()
+    assert table[0].startswith("| rung |") and all(line.startswith("|") for line in table)
     for wrong, said in [
         ("{{ test_acc cnnn }}", "'cnnn' is not stored in docs/figures/ (stored: "),
         ("{{ accuracy cnn }}", "'accuracy' is not a figure"),
@@ -88,6 +90,10 @@ def test_a_placeholder_reads_its_stored_file_and_a_wrong_one_is_named():
             "'fashion' has no class 'Shirts' (its classes: T-shirt/top,",
         ),
         ("{{ test_acc cnn_seeds }}", "'cnn_seeds' is not one run (its runs: cnn_seeds/0,"),
+        (  # a lab without the Fashion-MNIST notebook: its Question 5 has no table
+            "{{ table lab_seeds/report Question 5: a CNN on Fashion-MNIST }}",
+            "'lab_seeds/report' has no table under 'Question 5:",
+        ),
     ]:
         with pytest.raises(figure_text.FigureError, match=re.escape(f"page.md: '{wrong}': {said}")):
             figure_text.render(f"Some text {wrong} more.", "page.md")

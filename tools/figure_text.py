@@ -16,7 +16,7 @@ built (docs/hooks.py): a page writes `{{ test_acc cnn }}` and the site shows `98
     {{ command_time NAME }}       20.0 min              the whole command's wall time
     {{ runs_time NAME }}          8.4 min               its runs' wall times added up
     {{ command NAME }}            python src/train.py model=cnn
-    {{ machine NAME }}            AMD EPYC, 2 cores (torch 2.14.1, 2 threads)
+    {{ machine NAME }}            AMD EPYC (family 25 model 1, AVX2), 2 cores (torch 2.14.1, 2 threads)
     {{ count NAME STATUS }}       7                     its runs that ended so (completed, pruned, failed)
     {{ pruned_at NAME EPOCH }}    11                    its trials pruned after that epoch
     {{ epochs NAME }}             106                   epochs its runs trained, pruned ones included
@@ -24,6 +24,7 @@ built (docs/hooks.py): a page writes `{{ test_acc cnn }}` and the site shows `98
     {{ printed NAME }}            what the command printed (stored with `printed: true`)
     {{ line NAME TEXT }}          the first line it printed that holds TEXT
     {{ section NAME HEADING }}    a stored report's section under that heading (less pictures)
+    {{ table NAME HEADING }}      the first table of that section
     {{ summary NAME }}            a stored report's lines above its first section
     {{ report_line NAME TEXT }}   the first line of its report that holds TEXT (less "- ")
     {{ quote NAME HEADING }}      that section's first paragraph, quoted (each line begins "> ")
@@ -132,6 +133,15 @@ def _section(name: str, *heading: str) -> str:
     )
 
 
+def _table(name: str, *heading: str) -> str:
+    lines = _section(name, *heading).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        raise FigureError(f"'{name}' has no table under '{' '.join(heading)}'")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def _line(name: str, *text: str) -> str:
     wanted = " ".join(text)
     found = [line.strip() for line in stored.printed(name).splitlines() if wanted in line]
@@ -199,6 +209,7 @@ FACTS: dict[str, Callable[..., str]] = {
     "printed": stored.printed,
     "line": _line,
     "section": _section,
+    "table": _table,
     "summary": _summary,
     "report_line": _report_line,
     "quote": lambda n, *heading: (
