@@ -25,7 +25,7 @@ built (docs/hooks.py): a page writes `{{ test_acc cnn }}` and the site shows `98
     {{ line NAME TEXT }}          the first line it printed that holds TEXT
     {{ section NAME HEADING }}    a stored report's section under that heading (less pictures)
     {{ table NAME HEADING }}      the first table of that section
-    {{ summary NAME }}            a stored report's lines above its first section
+    {{ summary NAME }}            a stored report's lines above its first section (less pictures)
     {{ report_line NAME TEXT }}   the first line of its report that holds TEXT (less "- ")
     {{ quote NAME HEADING }}      that section's first paragraph, quoted (each line begins "> ")
 
@@ -97,9 +97,9 @@ def _machine(name: str) -> str:
 def _summary(name: str) -> str:
     _, lines = stored.report(name)
     body = lines[1:]  # below the title
-    return "\n".join(
-        body[: next((i for i, line in enumerate(body) if line.startswith("#")), len(body))]
-    ).strip()
+    above = body[: next((i for i, line in enumerate(body) if line.startswith("#")), len(body))]
+    kept = [line for line in above if not line.startswith("![")]  # its pictures are not stored
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
 
 
 def _report_line(name: str, *text: str) -> str:
