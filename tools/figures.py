@@ -9,9 +9,10 @@ one machine, and the small files they wrote, stored under docs/figures/<name>/.
 
 Each stored entry holds the files the pages quote (metrics.json of every run, a sweep's
 sweep_report.md and .csv, the lab's lab_report.md; a command's printed output where the manifest
-says `printed: true`) and source.json: the command, its folders, its wall time and the machine
-facts (processor, cores, threads, torch). tools/figure_text.py puts them into the pages when the
-site is built; tests/test_figures.py fails when a page states a run's figure by hand.
+says `printed: true`) and source.json: the command, its folders, its wall time, the commit and
+the machine facts (processor with its family, model and vector instructions, cores, threads,
+torch). tools/figure_text.py puts them into the pages when the site is built;
+tests/test_figures.py fails when a page states a run's figure by hand.
 """
 
 from __future__ import annotations

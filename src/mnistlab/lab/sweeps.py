@@ -42,10 +42,11 @@ def sweep_section(
         *table_markdown(rows, log_dir, link_from=out_dir),
         "",
     ]
+    # Last, as the sweep's one subsection: what follows a heading belongs to it.
     over_seeds = variants_markdown(ranked_variants(done), heading="####")
-    lines += [*over_seeds, ""] if over_seeds else []
+    over_seeds = [*over_seeds, ""] if over_seeds else []
     if not done:
-        return lines
+        return lines + over_seeds
     figure = f"{experiment}_val_loss.png"
     curves = {r.label: r.metrics.get("history", []) for r in done}
     save_figure(val_loss_figure(curves, f"Validation loss: {title}"), out_dir / figure, svg=True)
@@ -67,6 +68,7 @@ def sweep_section(
         "",
         picture(best.path, "mistakes.png", out_dir, "mistakes of the best run"),
         "",
+        *over_seeds,
     ]
     return lines
 
