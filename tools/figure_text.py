@@ -97,8 +97,14 @@ def _machine(name: str) -> str:
 def _summary(name: str) -> str:
     _, lines = stored.report(name)
     body = lines[1:]  # below the title
-    above = body[: next((i for i, line in enumerate(body) if line.startswith("#")), len(body))]
-    kept = [line for line in above if not line.startswith("![")]  # its pictures are not stored
+    return _without_pictures(
+        body[: next((i for i, line in enumerate(body) if line.startswith("#")), len(body))]
+    )
+
+
+def _without_pictures(lines: list[str]) -> str:
+    """A report's lines less its pictures (docs/figures/ stores none of them)."""
+    kept = [line for line in lines if not line.startswith("![")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
 
 
@@ -121,12 +127,7 @@ def _section(name: str, *heading: str) -> str:
             after = [
                 j for j in range(i + 1, len(lines)) if 0 < level_of(lines[j]) <= level_of(line)
             ]
-            kept = [
-                line
-                for line in lines[i + 1 : after[0] if after else len(lines)]
-                if not line.startswith("![")
-            ]
-            return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()  # its pictures are not stored
+            return _without_pictures(lines[i + 1 : after[0] if after else len(lines)])
     headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
     raise FigureError(
         f"'{name}' has no section '{title}' in {report} (its sections: {'; '.join(headings)})"

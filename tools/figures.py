@@ -52,11 +52,8 @@ def machine() -> dict[str, object]:
     import torch
 
     cpuinfo = Path("/proc/cpuinfo")
-    facts = {}  # the first processor's, read last
-    for line in reversed(cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []):
-        key, colon, value = line.partition(":")
-        if colon:
-            facts[key.strip()] = value.strip()
+    first = cpuinfo.read_text().split("\n\n")[0] if cpuinfo.is_file() else ""  # processor 0
+    facts = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in first.splitlines())}
     model = (
         f"family {facts['cpu family']} model {facts['model']}"
         if "cpu family" in facts and "model" in facts
